@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* File helpers: an atomic, durable writer and a reader with a size cap.
+ * Neither logs; both return a negative errno on failure. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Replaces path with exactly len bytes of data, atomically and durably: a
+ * temporary file in the same directory (O_CLOEXEC, created with mode), write,
+ * fsync, rename over path, fsync the directory. On any failure path is left
+ * as it was and the temporary file is removed. Returns 0 or -errno. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Reads the whole regular file at path into a NUL-terminated buffer the
+ * caller frees. -EFBIG when it is larger than max_size bytes; -EISDIR or
+ * -EINVAL when it is not a regular file. ret_len may be NULL. */
+int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len);
