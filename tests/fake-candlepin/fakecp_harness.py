@@ -191,16 +191,9 @@ def decode_cert(path):
     out = run(["openssl", "x509", "-in", path, "-noout", "-subject", "-serial", "-startdate",
                "-enddate", "-nameopt", "RFC2253"]).stdout.decode()
     info = dict(line.split("=", 1) for line in out.strip().splitlines())
-    import email.utils
     return {"subject": info["subject"], "serial": int(info["serial"], 16),
-            "notBefore": email.utils.parsedate_to_datetime(
-                info["notBefore"].replace(" GMT", " +0000")).timestamp()
-            if False else _asn1(info["notBefore"]),
-            "notAfter": _asn1(info["notAfter"])}
-
-
-def _asn1(text):
-    return ssl.cert_time_to_seconds(text)
+            "notBefore": ssl.cert_time_to_seconds(info["notBefore"]),
+            "notAfter": ssl.cert_time_to_seconds(info["notAfter"])}
 
 
 class FakeTestCase(unittest.TestCase):
