@@ -128,18 +128,24 @@ class MesonLintTest(unittest.TestCase):
         self.assertEqual(setup.returncode, 0, setup.stdout[-2000:] + setup.stderr[-2000:])
 
         def meson_lint():
-            return subprocess.run(["meson", "test", "-C", build, "--no-rebuild", "lint"],
-                                  capture_output=True, text=True, timeout=120)
+            res = subprocess.run(["meson", "test", "-C", build, "--no-rebuild", "lint"],
+                                 capture_output=True, text=True, timeout=120)
+            with open(os.path.join(build, "meson-logs", "testlog.txt")) as f:
+                return res.returncode, f.read()
 
-        ok = meson_lint()
-        self.assertEqual(ok.returncode, 0, ok.stdout[-3000:])
+        # The copy may hold someone's unfinished work, so the baseline is not
+        # required to pass; what must hold is that the planted call is named.
+        _, before = meson_lint()
+        self.assertNotIn(": atoi:", before)
 
-        with open(os.path.join(src, "util", "parse.c"), "a") as f:
-            f.write("\nint planted(const char *s);\nint planted(const char *s) {\n        return atoi(s);\n}\n")
-        bad = meson_lint()
-        self.assertNotEqual(bad.returncode, 0, bad.stdout[-3000:])
-        with open(os.path.join(build, "meson-logs", "testlog.txt")) as f:
-            self.assertIn("util/parse.c", f.read())
+        path = os.path.join(src, "util", "parse.c")
+        with open(path) as f:
+            n = f.read().count("\n")
+        with open(path, "a") as f:
+            f.write("int planted(const char *s);\nint planted(const char *s) {\n        return atoi(s);\n}\n")
+        rc, after = meson_lint()
+        self.assertNotEqual(rc, 0, after[-3000:])
+        self.assertIn("util/parse.c:%d: atoi:" % (n + 3), after)
 
 
 if __name__ == "__main__":
