@@ -3,6 +3,7 @@
  * trivial destructor generator, after systemd's cleanup-fundamental.h. */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,12 @@
                         func(*p);                     \
         }
 
+/* free() that returns NULL, for "p = mfree(p)". */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }
@@ -61,6 +68,7 @@ static inline void closep(int *fd) {
 #define _cleanup_close_ _cleanup_(closep)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose, fclosep)
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir, closedirp)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Frees a NULL-terminated array of strings and the array itself; NULL is fine. */
