@@ -196,10 +196,35 @@ def decode_cert(path):
             "notAfter": ssl.cert_time_to_seconds(info["notAfter"])}
 
 
+_PKI_CACHE = None
+
+
+def _seed_pki(state_dir):
+    """Copy the CA + server certificate made by an earlier instance into a new
+    state dir (the fake reuses them as it does on restart).  Saves two RSA key
+    generations per test; FakeTestCase.fresh_pki = True opts out."""
+    if _PKI_CACHE and not os.path.exists(state_dir):
+        os.makedirs(state_dir)
+        for sub in ("pki", "ca"):
+            shutil.copytree(os.path.join(_PKI_CACHE, sub), os.path.join(state_dir, sub))
+
+
+def _remember_pki(state_dir):
+    global _PKI_CACHE
+    if _PKI_CACHE is None:
+        cache = tempfile.mkdtemp(prefix="fakecp-pki-cache-")
+        for sub in ("pki", "ca"):
+            shutil.copytree(os.path.join(state_dir, sub), os.path.join(cache, sub))
+        _PKI_CACHE = cache
+        import atexit
+        atexit.register(shutil.rmtree, cache, True)
+
+
 class FakeTestCase(unittest.TestCase):
     """Starts one fake per test in a fresh temp state dir."""
 
     fake_args = ()
+    fresh_pki = False
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="fakecp-test-")
@@ -207,8 +232,12 @@ class FakeTestCase(unittest.TestCase):
         self.fake = self.start_fake(*self.fake_args)
 
     def start_fake(self, *args, state_dir=None):
-        fake = FakeCandlepin(state_dir or os.path.join(self.tmp, "state"), *args)
+        state_dir = state_dir or os.path.join(self.tmp, "state")
+        if not self.fresh_pki:
+            _seed_pki(state_dir)
+        fake = FakeCandlepin(state_dir, *args)
         fake.start()
+        _remember_pki(state_dir)
         self.addCleanup(fake.stop)
         return fake
 
