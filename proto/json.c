@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The JSON of every Candlepin request and response: canonical builders and
+ * hostile-input-proof parsers. Pure: no I/O, no logging. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#define HVMAP_PROTO_INTERNAL 1
+#include "proto/proto-internal.h"
+#include "util/cleanup.h"
+#include "util/cleanup-libs.h"
+
+#define DISPLAY_MESSAGE_MAX 512
+
+_printf_(3, 4) static int fail(char *errbuf, size_t errsz, const char *format, ...) {
+        va_list ap;
+
+        if (errbuf && errsz > 0) {
+                va_start(ap, format);
+                (void) vsnprintf(errbuf, errsz, format, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+bool proto_utf8_valid(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned char c = p[i];
+                uint32_t cp;
+                size_t k;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        k = 1;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        k = 2;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        k = 3;
+                        cp = c & 0x07;
+                } else
+                        return false;
+                if (n - i <= k)
+                        return false;
+                for (size_t j = 1; j <= k; j++) {
+                        if ((p[i + j] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i + j] & 0x3f);
+                }
+                if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += k + 1;
+        }
+        return true;
+}
+
+static bool charset_valid(const char *s, size_t max, const char *extra) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isascii((unsigned char) s[i]) ||
+                    !(isalnum((unsigned char) s[i]) || strchr(extra, s[i])))
+                        return false;
+        return true;
+}
+
+bool proto_uuid_valid(const char *s) {
+        return charset_valid(s, 64, "-");
+}
+
+bool proto_job_id_valid(const char *s) {
+        return charset_valid(s, 128, "-_");
+}
+
+char *proto_sanitize_text(const char *s, size_t max) {
+        size_t n = strnlen(s, max);
+        char *r;
+
+        /* Do not cut a UTF-8 sequence in half. */
+        if (n == max && s[n] != 0)
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        r = strndup(s, n);
+        if (!r)
+                return NULL;
+        for (char *p = r; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        return r;
+}
+
+/* ---- builders ---------------------------------------------------------- */
+
+static int check_string(const char *what, const char *s, size_t max, bool allow_empty, char *errbuf,
+                        size_t errsz) {
+        size_t n;
+
+        if (!s)
+                return fail(errbuf, errsz, "%s is missing", what);
+        n = strlen(s);
+        if (n == 0 && !allow_empty)
+                return fail(errbuf, errsz, "%s is empty", what);
+        if (n > max)
+                return fail(errbuf, errsz, "%s is %zu bytes long, the server accepts at most %zu", what, n,
+                            max);
+        if (!proto_utf8_valid(s, n))
+                return fail(errbuf, errsz, "%s is not valid UTF-8", what);
+        return 0;
+}
+
+static int check_mapping(const ProtoMapping *m, bool need_name, char *errbuf, size_t errsz) {
+        int r;
+
+        r = check_string("hypervisor id", m->hypervisor_id, PROTO_FIELD_MAX, false, errbuf, errsz);
+        if (r < 0)
+                return r;
+        if (need_name || m->name) {
+                r = check_string("consumer name", m->name, PROTO_NAME_MAX, false, errbuf, errsz);
+                if (r < 0)
+                        return r;
+                if (m->name[0] == '#')
+                        return fail(errbuf, errsz,
+                                    "consumer name \"%s\" starts with '#', which the server refuses",
+                                    m->name);
+        }
+        if (m->n_guests > PROTO_GUESTS_MAX)
+                return fail(errbuf, errsz, "%zu guests, more than the limit of %d", m->n_guests,
+                            PROTO_GUESTS_MAX);
+        if (m->n_guests > 0 && !m->guests)
+                return fail(errbuf, errsz, "guest list missing");
+        if (m->n_facts > PROTO_FACTS_MAX)
+                return fail(errbuf, errsz, "%zu facts, more than the limit of %d", m->n_facts,
+                            PROTO_FACTS_MAX);
+        if (m->n_facts > 0 && !m->facts)
+                return fail(errbuf, errsz, "fact list missing");
+        for (size_t i = 0; i < m->n_guests; i++) {
+                r = check_string("guest id", m->guests[i].uuid, PROTO_FIELD_MAX, false, errbuf, errsz);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < m->n_facts; i++) {
+                r = check_string("fact key", m->facts[i].key, PROTO_FIELD_MAX, false, errbuf, errsz);
+                if (r < 0)
+                        return r;
+                r = check_string("fact value", m->facts[i].value, PROTO_FIELD_MAX, true, errbuf, errsz);
+                if (r < 0) {
+                        /* Name the fact: the key is safe to show, the value was refused. */
+                        size_t l = errbuf ? strlen(errbuf) : 0;
+                        if (errbuf && l + 1 < errsz)
+                                (void) snprintf(errbuf + l, errsz - l, " (fact \"%s\")", m->facts[i].key);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int cmp_guest(const void *a, const void *b) {
+        const ProtoGuest *x = *(const ProtoGuest *const *) a, *y = *(const ProtoGuest *const *) b;
+        return strcasecmp(x->uuid, y->uuid);
+}
+
+static int cmp_fact(const void *a, const void *b) {
+        const ProtoFact *x = a, *y = b;
+        return strcmp(x->key, y->key);
+}
+
+static char *ascii_lower(const char *s) {
+        char *r = strdup(s);
+
+        if (r)
+                for (char *p = r; *p; p++)
+                        *p = (char) tolower((unsigned char) *p);
+        return r;
+}
+
+/* {"guestId","state"?,"attributes":{"virtWhoType":"libvirt","active":"0|1"}} per guest,
+ * sorted by lower-cased uuid; duplicates (case-insensitive) folded, active wins. */
+static int build_guests(const ProtoMapping *m, bool with_state, cJSON **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *arr = cJSON_CreateArray();
+        _cleanup_free_ const ProtoGuest **v = NULL;
+
+        if (!arr)
+                return -ENOMEM;
+        if (m->n_guests > 0) {
+                v = calloc(m->n_guests, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                for (size_t i = 0; i < m->n_guests; i++)
+                        v[i] = &m->guests[i];
+                qsort(v, m->n_guests, sizeof(*v), cmp_guest);
+        }
+        for (size_t i = 0; i < m->n_guests;) {
+                _cleanup_free_ char *id = ascii_lower(v[i]->uuid);
+                bool active = v[i]->active;
+                int state = v[i]->state;
+                cJSON *g, *attrs;
+                size_t j;
+
+                if (!id)
+                        return -ENOMEM;
+                for (j = i + 1; j < m->n_guests && strcasecmp(v[j]->uuid, v[i]->uuid) == 0; j++)
+                        if (v[j]->active && !active) {
+                                active = true;
+                                state = v[j]->state;
+                        }
+                i = j;
+
+                g = cJSON_CreateObject();
+                if (!g || !cJSON_AddItemToArray(arr, g))
+                        return cJSON_Delete(g), -ENOMEM;
+                if (!cJSON_AddStringToObject(g, "guestId", id))
+                        return -ENOMEM;
+                if (with_state && !cJSON_AddNumberToObject(g, "state", state))
+                        return -ENOMEM;
+                attrs = cJSON_AddObjectToObject(g, "attributes");
+                if (!attrs || !cJSON_AddStringToObject(attrs, "virtWhoType", "libvirt") ||
+                    !cJSON_AddStringToObject(attrs, "active", active ? "1" : "0"))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+/* The mapping's facts plus dmi.system.uuid = hypervisor id and
+ * virt.is_guest = "false" (ours win), sorted by key. Duplicate keys
+ * (compared case-insensitively, as the server does) are refused. */
+static int build_facts(const ProtoMapping *m, cJSON **ret, char *errbuf, size_t errsz) {
+        _cleanup_(cJSON_Deletep) cJSON *obj = cJSON_CreateObject();
+        _cleanup_free_ ProtoFact *v = NULL;
+        size_t n = 0;
+
+        if (!obj)
+                return -ENOMEM;
+        v = calloc(m->n_facts + 2, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_facts; i++) {
+                if (strcasecmp(m->facts[i].key, "dmi.system.uuid") == 0 ||
+                    strcasecmp(m->facts[i].key, "virt.is_guest") == 0)
+                        continue;
+                v[n++] = m->facts[i];
+        }
+        v[n++] = (ProtoFact){ "dmi.system.uuid", m->hypervisor_id };
+        v[n++] = (ProtoFact){ "virt.is_guest", "false" };
+        qsort(v, n, sizeof(*v), cmp_fact);
+        for (size_t i = 0; i < n; i++) {
+                for (size_t j = i + 1; j < n; j++)
+                        if (strcasecmp(v[i].key, v[j].key) == 0)
+                                return fail(errbuf, errsz,
+                                            "fact \"%s\" given twice (keys are compared ignoring case)",
+                                            v[j].key);
+                if (!cJSON_AddStringToObject(obj, v[i].key, v[i].value))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(obj);
+        return 0;
+}
+
+static int print_json(cJSON *root, char **ret, size_t *ret_len) {
+        char *s = cJSON_PrintUnformatted(root);
+
+        if (!s)
+                return -ENOMEM;
+        if (ret_len)
+                *ret_len = strlen(s);
+        *ret = s;
+        return 0;
+}
+
+static int add_hypervisor_id(cJSON *obj, const char *id) {
+        cJSON *h = cJSON_AddObjectToObject(obj, "hypervisorId");
+
+        if (!h || !cJSON_AddStringToObject(h, "hypervisorId", id))
+                return -ENOMEM;
+        return 0;
+}
+
+int proto_build_register(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf, size_t errsz) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        cJSON *t, *facts = NULL;
+        int r;
+
+        r = check_mapping(m, true, errbuf, errsz);
+        if (r < 0)
+                return r;
+        root = cJSON_CreateObject();
+        if (!root)
+                return -ENOMEM;
+        t = cJSON_AddObjectToObject(root, "type");
+        if (!t || !cJSON_AddStringToObject(t, "label", "hypervisor"))
+                return -ENOMEM;
+        if (!cJSON_AddStringToObject(root, "name", m->name))
+                return -ENOMEM;
+        r = add_hypervisor_id(root, m->hypervisor_id);
+        if (r < 0)
+                return r;
+        r = build_facts(m, &facts, errbuf, errsz);
+        if (r < 0)
+                return r;
+        cJSON_AddItemToObject(root, "facts", facts);
+        return print_json(root, ret, ret_len);
+}
+
+int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf,
+                             size_t errsz) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        cJSON *guests = NULL, *facts = NULL;
+        int r;
+
+        r = check_mapping(m, false, errbuf, errsz);
+        if (r < 0)
+                return r;
+        root = cJSON_CreateObject();
+        if (!root)
+                return -ENOMEM;
+        r = build_guests(m, false, &guests);
+        if (r < 0)
+                return r;
+        cJSON_AddItemToObject(root, "guestIds", guests);
+        r = build_facts(m, &facts, errbuf, errsz);
+        if (r < 0)
+                return r;
+        cJSON_AddItemToObject(root, "facts", facts);
+        return print_json(root, ret, ret_len);
+}
+
+int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, size_t *ret_len, char *errbuf,
+                        size_t errsz) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+        cJSON *arr;
+        int r;
+
+        if (!root)
+                return -ENOMEM;
+        arr = cJSON_AddArrayToObject(root, "hypervisors");
+        if (!arr)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_maps; i++) {
+                cJSON *h, *guests = NULL, *facts = NULL;
+
+                r = check_mapping(&maps[i], true, errbuf, errsz);
+                if (r < 0)
+                        return r;
+                h = cJSON_CreateObject();
+                if (!h || !cJSON_AddItemToArray(arr, h))
+                        return cJSON_Delete(h), -ENOMEM;
+                r = add_hypervisor_id(h, maps[i].hypervisor_id);
+                if (r < 0)
+                        return r;
+                if (!cJSON_AddStringToObject(h, "name", maps[i].name))
+                        return -ENOMEM;
+                r = build_guests(&maps[i], true, &guests);
+                if (r < 0)
+                        return r;
+                cJSON_AddItemToObject(h, "guestIds", guests);
+                r = build_facts(&maps[i], &facts, errbuf, errsz);
+                if (r < 0)
+                        return r;
+                cJSON_AddItemToObject(h, "facts", facts);
+        }
+        return print_json(root, ret, ret_len);
+}
+
+int proto_mapping_digest(const ProtoMapping *m, char ret[PROTO_DIGEST_HEX_LEN + 1], char *errbuf,
+                         size_t errsz) {
+        _cleanup_free_ char *body = NULL;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        size_t len;
+        int r;
+
+        r = proto_build_guest_update(m, &body, &len, errbuf, errsz);
+        if (r < 0)
+                return r;
+        if (EVP_Digest(body, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+            md_len * 2 != PROTO_DIGEST_HEX_LEN)
+                return -EIO;
+        for (unsigned i = 0; i < md_len; i++)
+                (void) snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        return 0;
+}
+
+/* ---- parsers ----------------------------------------------------------- */
+
+static int parse_root(const char *buf, size_t len, cJSON **ret) {
+        const char *end = NULL;
+        cJSON *root;
+
+        if (!buf || len == 0)
+                return -EBADMSG;
+        if (memchr(buf, 0, len))
+                return -EBADMSG;
+        if (!proto_utf8_valid(buf, len))
+                return -EBADMSG;
+        root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+        if (!root)
+                return -EBADMSG;
+        for (; end && end < buf + len; end++)
+                if (!strchr(" \t\r\n", *end)) {
+                        cJSON_Delete(root);
+                        return -EBADMSG;
+                }
+        *ret = root;
+        return 0;
+}
+
+/* Copies obj[key] when it is a string; absent or null → NULL; any other type
+ * is -EBADMSG. */
+static int get_string(const cJSON *obj, const char *key, char **ret) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        char *s;
+
+        if (!v || cJSON_IsNull(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!cJSON_IsString(v) || !v->valuestring)
+                return -EBADMSG;
+        s = strdup(v->valuestring);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* obj[key] as an object; absent or null → NULL; another type → -EBADMSG. */
+static int get_object(const cJSON *obj, const char *key, const cJSON **ret) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+        if (!v || cJSON_IsNull(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!cJSON_IsObject(v))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+/* An integer as JSON number or digit string → decimal text; doubles past
+ * 2^53 are printed as the nearest integer. */
+static int get_integer_text(const cJSON *obj, const char *key, char **ret) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        char tmp[32];
+
+        if (!v || cJSON_IsNull(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (cJSON_IsString(v) && v->valuestring) {
+                size_t n = strlen(v->valuestring);
+                if (n == 0 || n > 40 || strspn(v->valuestring, "0123456789") != n)
+                        return -EBADMSG;
+                *ret = strdup(v->valuestring);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+            v->valuedouble >= 18446744073709551616.0 || (double) (uint64_t) v->valuedouble != v->valuedouble)
+                return -EBADMSG;
+        (void) snprintf(tmp, sizeof(tmp), "%.0f", v->valuedouble);
+        *ret = strdup(tmp);
+        return *ret ? 0 : -ENOMEM;
+}
+
+void proto_consumer_done(ProtoConsumer *c) {
+        if (!c)
+                return;
+        free(c->uuid);
+        free(c->owner_key);
+        free(c->name);
+        free(c->type_label);
+        free(c->hypervisor_id);
+        free(c->cert_pem);
+        erase_and_free(c->key_pem);
+        free(c->serial);
+        free(c->expiration);
+        *c = (ProtoConsumer){};
+}
+
+int proto_parse_consumer(const char *buf, size_t len, ProtoConsumer *ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        const cJSON *owner, *hid, *idcert, *serial, *type;
+        int r;
+
+        r = parse_root(buf, len, &root);
+        if (r < 0)
+                return r;
+        if (!cJSON_IsObject(root))
+                return -EBADMSG;
+        r = get_string(root, "uuid", &c.uuid);
+        if (r < 0)
+                return r;
+        if (!proto_uuid_valid(c.uuid))
+                return -EBADMSG;
+        r = get_string(root, "name", &c.name);
+        if (r < 0)
+                return r;
+        type = cJSON_GetObjectItemCaseSensitive(root, "type");
+        if (cJSON_IsString(type))
+                r = get_string(root, "type", &c.type_label);
+        else {
+                r = get_object(root, "type", &type);
+                if (r >= 0 && type)
+                        r = get_string(type, "label", &c.type_label);
+        }
+        if (r < 0)
+                return r;
+        r = get_object(root, "owner", &owner);
+        if (r >= 0 && owner)
+                r = get_string(owner, "key", &c.owner_key);
+        if (r < 0)
+                return r;
+        r = get_object(root, "hypervisorId", &hid);
+        if (r >= 0 && hid)
+                r = get_string(hid, "hypervisorId", &c.hypervisor_id);
+        if (r < 0)
+                return r;
+        r = get_object(root, "idCert", &idcert);
+        if (r < 0)
+                return r;
+        if (idcert) {
+                r = get_string(idcert, "cert", &c.cert_pem);
+                if (r < 0)
+                        return r;
+                r = get_string(idcert, "key", &c.key_pem);
+                if (r < 0)
+                        return r;
+                r = get_object(idcert, "serial", &serial);
+                if (r < 0)
+                        return r;
+                if (serial) {
+                        r = get_integer_text(serial, "serial", &c.serial);
+                        if (r < 0)
+                                return r;
+                        r = get_string(serial, "expiration", &c.expiration);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        *ret = c;
+        c = (ProtoConsumer){};
+        return 0;
+}
+
+void proto_status_done(ProtoStatus *s) {
+        if (!s)
+                return;
+        free(s->version);
+        free(s->release);
+        free(s->mode);
+        strv_free(s->capabilities);
+        *s = (ProtoStatus){};
+}
+
+int proto_parse_status(const char *buf, size_t len, ProtoStatus *ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_(proto_status_done) ProtoStatus s = {};
+        const cJSON *caps, *res, *e;
+        size_t n = 0;
+        int r;
+
+        r = parse_root(buf, len, &root);
+        if (r < 0)
+                return r;
+        if (!cJSON_IsObject(root))
+                return -EBADMSG;
+        res = cJSON_GetObjectItemCaseSensitive(root, "result");
+        if (res && !cJSON_IsBool(res) && !cJSON_IsNull(res))
+                return -EBADMSG;
+        s.result = cJSON_IsTrue(res);
+        if ((r = get_string(root, "version", &s.version)) < 0 ||
+            (r = get_string(root, "release", &s.release)) < 0 || (r = get_string(root, "mode", &s.mode)) < 0)
+                return r;
+        caps = cJSON_GetObjectItemCaseSensitive(root, "managerCapabilities");
+        if (caps && !cJSON_IsArray(caps) && !cJSON_IsNull(caps))
+                return -EBADMSG;
+        s.capabilities = calloc((size_t) cJSON_GetArraySize(caps) + 1, sizeof(char *));
+        if (!s.capabilities)
+                return -ENOMEM;
+        cJSON_ArrayForEach(e, caps) {
+                /* Tolerate odd elements: capabilities are hints. */
+                if (!cJSON_IsString(e) || !e->valuestring)
+                        continue;
+                s.capabilities[n] = strdup(e->valuestring);
+                if (!s.capabilities[n])
+                        return -ENOMEM;
+                n++;
+        }
+        *ret = s;
+        s = (ProtoStatus){};
+        return 0;
+}
+
+bool proto_status_has_capability(const ProtoStatus *s, const char *cap) {
+        if (!s || !s->capabilities)
+                return false;
+        for (char **c = s->capabilities; *c; c++)
+                if (streq_ptr(*c, cap))
+                        return true;
+        return false;
+}
+
+static const char *const job_state_table[] = {
+        [PROTO_JOB_CREATED] = "CREATED",   [PROTO_JOB_RUNNING] = "RUNNING",
+        [PROTO_JOB_FINISHED] = "FINISHED", [PROTO_JOB_FAILED] = "FAILED",
+        [PROTO_JOB_CANCELED] = "CANCELED", [PROTO_JOB_UNKNOWN] = "UNKNOWN",
+};
+
+const char *proto_job_state_to_string(ProtoJobState s) {
+        if ((size_t) s >= ELEMENTSOF(job_state_table))
+                return "UNKNOWN";
+        return job_state_table[s];
+}
+
+bool proto_job_state_is_terminal(ProtoJobState s) {
+        return s == PROTO_JOB_FINISHED || s == PROTO_JOB_FAILED || s == PROTO_JOB_CANCELED;
+}
+
+void proto_job_done(ProtoJob *j) {
+        if (!j)
+                return;
+        free(j->id);
+        free(j->state_text);
+        free(j->result_text);
+        *j = (ProtoJob){};
+}
+
+static size_t array_len(const cJSON *obj, const char *key) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
+        return cJSON_IsArray(a) ? (size_t) cJSON_GetArraySize(a) : 0;
+}
+
+int proto_parse_job(const char *buf, size_t len, ProtoJob *ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_(proto_job_done) ProtoJob j = {};
+        const cJSON *rd;
+        int r;
+
+        r = parse_root(buf, len, &root);
+        if (r < 0)
+                return r;
+        if (!cJSON_IsObject(root))
+                return -EBADMSG;
+        r = get_string(root, "id", &j.id);
+        if (r < 0)
+                return r;
+        if (!proto_job_id_valid(j.id))
+                return -EBADMSG;
+        r = get_string(root, "state", &j.state_text);
+        if (r < 0)
+                return r;
+        if (!j.state_text)
+                return -EBADMSG;
+        j.state = PROTO_JOB_UNKNOWN;
+        for (size_t i = 0; i < PROTO_JOB_UNKNOWN; i++)
+                if (strcmp(j.state_text, job_state_table[i]) == 0)
+                        j.state = (ProtoJobState) i;
+        rd = cJSON_GetObjectItemCaseSensitive(root, "resultData");
+        if (cJSON_IsString(rd) && rd->valuestring) {
+                j.result_text = proto_sanitize_text(rd->valuestring, DISPLAY_MESSAGE_MAX);
+                if (!j.result_text)
+                        return -ENOMEM;
+        } else if (cJSON_IsObject(rd)) {
+                j.has_result_object = true;
+                j.n_created = array_len(rd, "created");
+                j.n_updated = array_len(rd, "updated");
+                j.n_unchanged = array_len(rd, "unchanged");
+                j.n_failed = array_len(rd, "failedUpdate");
+        } else if (rd && !cJSON_IsNull(rd))
+                return -EBADMSG;
+        *ret = j;
+        j = (ProtoJob){};
+        return 0;
+}
+
+void proto_error_body_done(ProtoErrorBody *e) {
+        if (!e)
+                return;
+        free(e->display_message);
+        free(e->request_uuid);
+        free(e->deleted_id);
+        *e = (ProtoErrorBody){};
+}
+
+int proto_parse_error(const char *buf, size_t len, ProtoErrorBody *ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_(proto_error_body_done) ProtoErrorBody e = {};
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = parse_root(buf, len, &root);
+        if (r < 0)
+                return r;
+        if (!cJSON_IsObject(root))
+                return -EBADMSG;
+        if ((r = get_string(root, "displayMessage", &msg)) < 0 ||
+            (r = get_string(root, "requestUuid", &e.request_uuid)) < 0 ||
+            (r = get_string(root, "deletedId", &e.deleted_id)) < 0)
+                return r;
+        if (msg) {
+                e.display_message = proto_sanitize_text(msg, DISPLAY_MESSAGE_MAX);
+                if (!e.display_message)
+                        return -ENOMEM;
+        }
+        if (e.request_uuid && !proto_uuid_valid(e.request_uuid)) {
+                free(e.request_uuid);
+                e.request_uuid = NULL;
+        }
+        *ret = e;
+        e = (ProtoErrorBody){};
+        return 0;
+}
+
+int proto_parse_owners(const char *buf, size_t len, char ***ret_keys) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
+        const cJSON *e;
+        size_t n = 0;
+        int r;
+
+        r = parse_root(buf, len, &root);
+        if (r < 0)
+                return r;
+        if (!cJSON_IsArray(root))
+                return -EBADMSG;
+        keys = calloc((size_t) cJSON_GetArraySize(root) + 1, sizeof(char *));
+        if (!keys)
+                return -ENOMEM;
+        cJSON_ArrayForEach(e, root) {
+                if (!cJSON_IsObject(e))
+                        return -EBADMSG;
+                r = get_string(e, "key", &keys[n]);
+                if (r < 0)
+                        return r;
+                if (!keys[n])
+                        return -EBADMSG;
+                n++;
+        }
+        *ret_keys = TAKE_PTR(keys);
+        return 0;
+}

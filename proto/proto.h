@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* proto/: the Candlepin client — pure JSON bodies and parsers, HTTPS on
+ * libcurl's multi-socket API driven by the caller's sd-event loop, the API
+ * calls with typed results, and the identity store. Never includes host/ or
+ * agent/: the agent converts its guest table into a ProtoMapping. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <systemd/sd-event.h>
+
+/* ---- field limits (shared/spec/candlepin-protocol.md §1.3, §5) ---------- */
+#define PROTO_NAME_MAX 250 /* Consumer.CONSUMER_NAME_MAX_LENGTH */
+#define PROTO_FIELD_MAX 255 /* hypervisorId, guestId, fact keys/values: varchar(255) */
+/* More than any hypervisor runs (a 1 000-guest body is ~95 KiB); a bigger
+ * table is a bug upstream of us, not something to send. */
+#define PROTO_GUESTS_MAX 100000
+#define PROTO_FACTS_MAX 1000
+
+/* Error text buffers handed to the pure layer. */
+#define PROTO_ERROR_MAX 256
+
+/* ---- the mapping (input of every body builder) ------------------------- */
+typedef struct ProtoFact {
+        const char *key;
+        const char *value;
+} ProtoFact;
+
+typedef struct ProtoGuest {
+        const char *uuid; /* any case; sent lower-cased */
+        int state; /* libvirt virDomainState, only sent in the check-in body */
+        bool active;
+} ProtoGuest;
+
+typedef struct ProtoMapping {
+        const char *hypervisor_id; /* required, ≤ 255 */
+        const char *name; /* required for registration and check-in, ≤ 250, no leading '#' */
+        const ProtoFact *facts; /* any order; dmi.system.uuid and virt.is_guest are set by us */
+        size_t n_facts;
+        const ProtoGuest *guests; /* any order; sent sorted by lower-cased uuid */
+        size_t n_guests;
+} ProtoMapping;
+
+/* ---- JSON builders (pure: no I/O, no logging) -------------------------- */
+/* Each returns 0 and a compact NUL-terminated JSON string the caller frees
+ * (length in *ret_len when not NULL), -EINVAL with a one-line reason in
+ * errbuf (may be NULL) when the mapping breaks a field limit, or -ENOMEM.
+ * Output is canonical: guests sorted by lower-cased uuid with duplicates
+ * folded, facts sorted by key, a fixed key order. */
+
+/* POST /consumers: {"type":{"label":"hypervisor"},"name","hypervisorId":{"hypervisorId"},"facts"}. */
+int proto_build_register(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf, size_t errsz);
+/* PUT /consumers/{uuid}:
+ * {"guestIds":[{"guestId","attributes":{"virtWhoType":"libvirt","active":"0|1"}}],"facts"}. */
+int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf, size_t errsz);
+/* POST /hypervisors/{owner} (text/plain) and `hvmap print`: {"hypervisors":[...]}. */
+int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, size_t *ret_len, char *errbuf,
+                        size_t errsz);
+/* SHA-256 (lower-case hex, 64 chars + NUL) of the canonical guest-update
+ * body: equal digests mean "same mapping as far as the server can tell". */
+#define PROTO_DIGEST_HEX_LEN 64
+int proto_mapping_digest(const ProtoMapping *m, char ret[PROTO_DIGEST_HEX_LEN + 1], char *errbuf,
+                         size_t errsz);
+
+/* ---- parsed responses (parsers are pure and fuzz-ready) ----------------- */
+/* Every proto_parse_*() takes exactly len bytes (no NUL needed; an embedded
+ * NUL, non-UTF-8, trailing garbage or a missing required field is -EBADMSG),
+ * returns 0 and fills *ret (freed with the matching *_done()), never logs. */
+
+typedef struct ProtoConsumer {
+        char *uuid; /* required; only [A-Za-z0-9-], so safe in a URL path */
+        char *owner_key; /* owner.key, NULL if absent */
+        char *name; /* NULL if absent */
+        char *type_label; /* type.label, or type when a bare string */
+        char *hypervisor_id; /* hypervisorId.hypervisorId */
+        char *cert_pem; /* idCert.cert, NULL if absent */
+        char *key_pem; /* idCert.key (secret), NULL if absent; wiped on free */
+        char *serial; /* idCert.serial.serial as decimal text (exact up to 2^53), NULL if absent */
+        char *expiration; /* idCert.serial.expiration, as sent */
+} ProtoConsumer;
+int proto_parse_consumer(const char *buf, size_t len, ProtoConsumer *ret);
+void proto_consumer_done(ProtoConsumer *c);
+
+typedef struct ProtoStatus {
+        bool result;
+        char *version;
+        char *release;
+        char *mode; /* "NORMAL", "SUSPEND" or NULL */
+        char **capabilities; /* NULL-terminated, never NULL after success */
+} ProtoStatus;
+int proto_parse_status(const char *buf, size_t len, ProtoStatus *ret);
+void proto_status_done(ProtoStatus *s);
+bool proto_status_has_capability(const ProtoStatus *s, const char *cap);
+
+typedef enum ProtoJobState {
+        PROTO_JOB_CREATED,
+        PROTO_JOB_RUNNING,
+        PROTO_JOB_FINISHED,
+        PROTO_JOB_FAILED,
+        PROTO_JOB_CANCELED,
+        PROTO_JOB_UNKNOWN, /* a state this client does not know: keep polling, bounded by the caller */
+} ProtoJobState;
+typedef struct ProtoJob {
+        char *id; /* required; only [A-Za-z0-9_-] */
+        ProtoJobState state;
+        char *state_text;
+        /* resultData: a string (failure reason, "Job blocked by ...") lands in
+         * result_text; an object is summarised in the counts. */
+        char *result_text;
+        bool has_result_object;
+        size_t n_created, n_updated, n_unchanged, n_failed;
+} ProtoJob;
+int proto_parse_job(const char *buf, size_t len, ProtoJob *ret);
+void proto_job_done(ProtoJob *j);
+bool proto_job_state_is_terminal(ProtoJobState s);
+const char *proto_job_state_to_string(ProtoJobState s);
+
+typedef struct ProtoErrorBody {
+        char *display_message; /* control characters replaced, at most 512 bytes */
+        char *request_uuid;
+        char *deleted_id;
+} ProtoErrorBody;
+int proto_parse_error(const char *buf, size_t len, ProtoErrorBody *ret);
+void proto_error_body_done(ProtoErrorBody *e);
+
+/* GET /users/{user}/owners: the owner keys, NULL-terminated. */
+int proto_parse_owners(const char *buf, size_t len, char ***ret_keys);
+
+/* ---- typed results ----------------------------------------------------- */
+typedef enum ProtoResultKind {
+        PROTO_RESULT_OK,
+        PROTO_RESULT_RETRY_AFTER, /* 429 (or 503 with Retry-After): wait retry_after_sec */
+        PROTO_RESULT_TEMPORARY, /* 5xx, timeout, connection/TLS failure, malformed or oversized body, 410
+                                   without our deletedId */
+        PROTO_RESULT_GONE, /* 410 whose deletedId is our consumer uuid: the consumer was deleted */
+        PROTO_RESULT_AUTH, /* 401, 403, 407 */
+        PROTO_RESULT_PERMANENT, /* 400, 404, 415, other 4xx and 3xx: the server's displayMessage says why */
+        PROTO_RESULT_LOCAL, /* nothing reached the server: CA dir, client cert/key, bad input */
+        _PROTO_RESULT_MAX,
+} ProtoResultKind;
+const char *proto_result_kind_to_string(ProtoResultKind k);
+
+/* Without (or with an unusable) Retry-After a 429 waits this long; virt-who
+ * waits 2 × 15 s, and a throttled front end deserves at least a minute. */
+#define PROTO_RETRY_AFTER_DEFAULT_SEC 60
+/* A Retry-After beyond a day is treated as a day. */
+#define PROTO_RETRY_AFTER_MAX_SEC (24 * 3600)
+
+typedef struct ProtoResult {
+        ProtoResultKind kind;
+        long http_status; /* 0 when no HTTP response arrived */
+        uint64_t retry_after_sec; /* RETRY_AFTER only */
+        bool retry_after_from_server;
+        int error; /* negative errno summarising a failure, 0 on OK */
+        char *message; /* one line: method, URL without query, status, displayMessage, request uuid */
+        char *request_uuid; /* x-candlepin-request-uuid, NULL if none */
+        /* Typed payloads, set on OK for the calls that return them. */
+        ProtoConsumer *consumer; /* register, get/refresh consumer, regenerate */
+        ProtoStatus *status; /* status */
+        ProtoJob *job; /* check-in, heartbeat, job */
+        bool identity_renewed; /* refresh: the server sent a new cert/key and the store was updated */
+} ProtoResult;
+
+/* ---- identity store ---------------------------------------------------- */
+typedef struct ProtoIdentity {
+        char *dir;
+        char *cert_path; /* dir/cert.pem */
+        char *key_path; /* dir/key.pem */
+        char *uuid; /* consumer uuid = certificate CN */
+        char *owner; /* owner key */
+        char *name;
+        char *hypervisor_id;
+        char *server_url;
+        char *serial; /* certificate serial, decimal */
+        time_t not_before;
+        time_t not_after;
+} ProtoIdentity;
+
+/* consumer.json as stored, parsed purely (fuzz entry point). */
+int proto_parse_identity_json(const char *buf, size_t len, ProtoIdentity *ret);
+/* Loads dir/{cert.pem,key.pem,consumer.json} and checks them with OpenSSL:
+ * the key (PKCS#1 or PKCS#8) matches the certificate, the certificate CN is
+ * the stored uuid. Does not refuse an expired certificate (not_after says
+ * so; proto_identity_expired() tells). Returns 0, -ENOENT (not registered),
+ * -EACCES, -EBADMSG (unparsable), -EKEYREJECTED (key/cert mismatch or CN ≠
+ * uuid); *ret_error (may be NULL) gets a one-line reason. Does not log. */
+int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error);
+/* Reads a subscription-manager identity (e.g. /etc/pki/consumer: cert.pem +
+ * key.pem): uuid from the CN, owner from O. Same errors; does not log. */
+int proto_identity_load_rhsm(const char *dir, ProtoIdentity **ret, char **ret_error);
+/* Writes a registration's (or renewal's) identity into dir, creating it 0700:
+ * key.pem (0600) first, then cert.pem (0644), then consumer.json (0644),
+ * each atomically, after checking the key matches the certificate and the CN
+ * is the consumer uuid. server_url and owner fall back to *prev when given.
+ * Returns 0 and the reloaded identity, or -errno with *ret_error. */
+int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *server_url, ProtoIdentity **ret,
+                        char **ret_error);
+/* Removes the identity files (unregister, deleted consumer); missing is fine. */
+int proto_identity_remove(const char *dir);
+bool proto_identity_expired(const ProtoIdentity *id, time_t now);
+ProtoIdentity *proto_identity_free(ProtoIdentity *id);
+
+/* ---- the server and the HTTP client ------------------------------------ */
+#define PROTO_DEFAULT_CONNECT_TIMEOUT_USEC (15 * UINT64_C(1000000))
+/* rhsm.conf's server_timeout defaults to 180 s; a report that has not
+ * completed in a minute is better retried later. */
+#define PROTO_DEFAULT_TIMEOUT_USEC (60 * UINT64_C(1000000))
+/* A consumer DTO with its cert and key is ~8 KiB; a job status a few KiB. */
+#define PROTO_DEFAULT_MAX_BODY (4U * 1024U * 1024U)
+
+typedef struct ProtoServerConfig {
+        const char *base_url; /* https://host[:port]/prefix, no trailing slash needed */
+        const char *ca_dir; /* every *.pem in it is trusted; required unless use_system_ca */
+        bool use_system_ca; /* also trust the system store (only when configured) */
+        bool insecure; /* no server verification at all; warned about at creation */
+        uint64_t connect_timeout_usec; /* 0: default */
+        uint64_t timeout_usec; /* 0: default */
+        size_t max_body; /* 0: default */
+        /* rhsm.conf [server] proxy_*; used only when host and port are both set.
+         * Otherwise HTTPS_PROXY, then https_proxy, from the environment. */
+        const char *proxy_hostname;
+        uint16_t proxy_port;
+        const char *proxy_user;
+        const char *proxy_password; /* registered as a secret */
+        const char *no_proxy; /* rhsm.conf no_proxy; overrides NO_PROXY/no_proxy */
+        /* Tests: "HOST:PORT:ADDRESS" entries for CURLOPT_RESOLVE, NULL-terminated. */
+        const char *const *resolve;
+} ProtoServerConfig;
+
+typedef struct ProtoClient ProtoClient;
+typedef void (*ProtoCallback)(ProtoClient *c, const ProtoResult *r, void *userdata);
+
+/* Creates a client driving its transfers on e (the caller owns the loop).
+ * Logs the proxy choice and, when insecure, a warning. Returns 0 or -errno
+ * (logged). */
+int proto_client_new(sd_event *e, const ProtoServerConfig *cfg, ProtoClient **ret);
+/* Cancels every transfer in flight (their callbacks are not called). Safe
+ * from inside a callback. Returns NULL. */
+ProtoClient *proto_client_free(ProtoClient *c);
+/* The X-Correlation-ID this client sends (32 hex). */
+const char *proto_client_correlation_id(const ProtoClient *c);
+/* Number of transfers in flight. */
+size_t proto_client_pending(const ProtoClient *c);
+
+typedef struct ProtoCredentials {
+        const char *org; /* owner key; required with activation keys */
+        const char *activation_keys; /* comma-separated; secret */
+        const char *user; /* with password; org discovered when not given */
+        const char *password; /* secret */
+} ProtoCredentials;
+
+/* Each call returns 0 when started (cb runs later, exactly once, from the
+ * loop, unless the client is freed first) or -errno when it could not start
+ * (nothing is called). The result is valid during the callback only; the
+ * callback may start new calls or free the client. Failures are not logged
+ * here: the callback's caller decides (ProtoResult.message is the line). */
+int proto_client_status(ProtoClient *c, ProtoCallback cb, void *userdata);
+int proto_client_register(ProtoClient *c, const ProtoCredentials *cred, const ProtoMapping *m,
+                          ProtoCallback cb, void *userdata);
+int proto_client_update_guests(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
+                               ProtoCallback cb, void *userdata);
+/* Check-in of this host's mapping; the result carries the job. */
+int proto_client_checkin(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
+                         const char *reporter_id, ProtoCallback cb, void *userdata);
+int proto_client_job(ProtoClient *c, const ProtoIdentity *id, const char *job_id, ProtoCallback cb,
+                     void *userdata);
+int proto_client_heartbeat(ProtoClient *c, const ProtoIdentity *id, const char *reporter_id,
+                           ProtoCallback cb, void *userdata);
+int proto_client_get_consumer(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata);
+/* GET /consumers/{uuid}; when the returned certificate's serial differs
+ * from ours, replaces cert and key in id->dir (identity_renewed = true) and
+ * reloads *id. */
+int proto_client_refresh_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata);
+/* POST /consumers/{uuid}: a new cert and key, stored into id->dir. */
+int proto_client_regenerate_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata);
+/* DELETE /consumers/{uuid}; 404 and 410 count as OK ("already gone"). */
+int proto_client_unregister(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata);

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* proto/identity.c: save/load round trip, key forms, mismatch, expiry,
+ * unreadable files, subscription-manager identities, consumer.json parsing. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/proto-internal.h"
+#include "tests/proto/test-certs.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#define UUID "5b1c8f2e-7d3a-4e6b-9c1f-2a3b4c5d6e7f"
+
+static char dir[] = "/tmp/hvmap-test-identity-XXXXXX";
+static EVP_PKEY *key, *other_key;
+
+static void rm_rf(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+
+        if (!d) {
+                (void) unlink(path);
+                return;
+        }
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                cr_assert_gt(asprintf(&p, "%s/%s", path, de->d_name), 0);
+                rm_rf(p);
+        }
+        closedir(d);
+        (void) rmdir(path);
+}
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(dir));
+        key = test_key_new();
+}
+
+static void teardown(void) {
+        rm_rf(dir);
+        EVP_PKEY_free(key);
+        EVP_PKEY_free(other_key);
+}
+
+TestSuite(identity, .init = setup, .fini = teardown);
+
+static char *sub(const char *name) {
+        char *p;
+        cr_assert_gt(asprintf(&p, "%s/%s", dir, name), 0);
+        return p;
+}
+
+static void consumer_init(ProtoConsumer *c, EVP_PKEY *k, const char *cn, long to_days, bool pkcs1) {
+        *c = (ProtoConsumer){
+                .uuid = strdup(UUID),
+                .owner_key = strdup("acme"),
+                .name = strdup("kvm-01"),
+                .hypervisor_id = strdup("hv-01"),
+                .cert_pem = test_cert_pem(k, cn, "acme", -1, to_days, 4242),
+                .key_pem = test_key_pem(k, pkcs1),
+        };
+}
+
+Test(identity, round_trip_pkcs1) {
+        _cleanup_free_ char *d = sub("id"), *kp = NULL, *json = NULL, *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+        struct stat st;
+        size_t len;
+
+        consumer_init(&c, key, UUID, 365, true);
+        cr_expect_not_null(strstr(c.key_pem, "BEGIN RSA PRIVATE KEY"));
+        cr_assert_eq(proto_identity_save(d, &c, "https://cp.example.com/candlepin", &id, &err), 0, "%s",
+                     err);
+        cr_expect_str_eq(id->uuid, UUID);
+        cr_expect_str_eq(id->owner, "acme");
+        cr_expect_str_eq(id->name, "kvm-01");
+        cr_expect_str_eq(id->hypervisor_id, "hv-01");
+        cr_expect_str_eq(id->server_url, "https://cp.example.com/candlepin");
+        cr_expect_str_eq(id->serial, "4242");
+        cr_expect_not(proto_identity_expired(id, time(NULL)));
+        cr_expect_gt(id->not_after, time(NULL) + 364 * 86400);
+        cr_assert_eq(stat(id->key_path, &st), 0);
+        cr_expect_eq(st.st_mode & 07777, 0600, "key.pem mode %o", st.st_mode & 07777);
+        cr_assert_eq(stat(d, &st), 0);
+        cr_expect_eq(st.st_mode & 07777, 0700);
+        kp = sub("id/consumer.json");
+        cr_assert_eq(read_file_capped(kp, 65536, &json, &len), 0);
+        cr_expect_null(strstr(json, "PRIVATE"), "consumer.json must not hold key material");
+        id = proto_identity_free(id);
+
+        cr_assert_eq(proto_identity_load(d, &id, &err), 0, "%s", err);
+        cr_expect_str_eq(id->uuid, UUID);
+        id = proto_identity_free(id);
+
+        cr_assert_eq(proto_identity_remove(d), 0);
+        cr_expect_eq(proto_identity_load(d, &id, &err), -ENOENT);
+        cr_expect_not_null(strstr(err, "not registered"));
+}
+
+Test(identity, pkcs8_key) {
+        _cleanup_free_ char *d = sub("id8"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, UUID, 365, false);
+        cr_expect_not_null(strstr(c.key_pem, "BEGIN PRIVATE KEY"));
+        cr_assert_eq(proto_identity_save(d, &c, NULL, &id, &err), 0, "%s", err);
+        cr_expect_null(id->server_url);
+        proto_identity_free(id);
+}
+
+Test(identity, mismatch_refused_on_save_and_load) {
+        _cleanup_free_ char *d = sub("mm"), *err = NULL, *kp = NULL, *other = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        other_key = test_key_new();
+        other = test_key_pem(other_key, true);
+        consumer_init(&c, key, UUID, 365, true);
+        free(c.key_pem);
+        c.key_pem = strdup(other);
+        cr_expect_eq(proto_identity_save(d, &c, NULL, &id, &err), -EKEYREJECTED);
+        cr_expect_not_null(strstr(err, "does not belong to"), "%s", err);
+        cr_expect_eq(access(d, F_OK), -1, "nothing written for a bad pair");
+        proto_consumer_done(&c);
+
+        /* A good identity whose key is later replaced. */
+        consumer_init(&c, key, UUID, 365, true);
+        cr_assert_eq(proto_identity_save(d, &c, NULL, NULL, &err), 0, "%s", err);
+        kp = sub("mm/key.pem");
+        cr_assert_eq(write_file_atomic(kp, other, strlen(other), 0600), 0);
+        cr_expect_eq(proto_identity_load(d, &id, &err), -EKEYREJECTED);
+        cr_expect_not_null(strstr(err, "key.pem does not belong to"), "%s", err);
+        cr_expect_null(id);
+}
+
+Test(identity, cn_must_be_the_uuid) {
+        _cleanup_free_ char *d = sub("cn"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, "another-consumer", 365, true);
+        cr_expect_eq(proto_identity_save(d, &c, NULL, &id, &err), -EKEYREJECTED);
+        cr_expect_not_null(strstr(err, "is for consumer another-consumer"), "%s", err);
+}
+
+Test(identity, expired_is_loaded_and_reported) {
+        _cleanup_free_ char *d = sub("exp"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, UUID, -1, true);
+        free(c.cert_pem);
+        c.cert_pem = test_cert_pem(key, UUID, "acme", -10, -1, 7);
+        cr_assert_eq(proto_identity_save(d, &c, NULL, &id, &err), 0, "%s", err);
+        cr_expect(proto_identity_expired(id, time(NULL)));
+        cr_expect_lt(id->not_after, time(NULL));
+        proto_identity_free(id);
+}
+
+Test(identity, unreadable_and_garbage_files) {
+        _cleanup_free_ char *d = sub("bad"), *err = NULL, *kp = sub("bad/key.pem"),
+                            *cp = sub("bad/cert.pem"), *jp = sub("bad/consumer.json");
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, UUID, 365, true);
+        cr_assert_eq(proto_identity_save(d, &c, NULL, NULL, &err), 0, "%s", err);
+
+        /* key.pem that cannot be read (a directory works even for root). */
+        cr_assert_eq(unlink(kp), 0);
+        cr_assert_eq(mkdir(kp, 0700), 0);
+        cr_expect_lt(proto_identity_load(d, &id, &err), 0);
+        cr_expect_not_null(strstr(err, "cannot read"), "%s", err);
+        cr_assert_eq(rmdir(kp), 0);
+        if (geteuid() != 0) {
+                cr_assert_eq(write_file_atomic(kp, c.key_pem, strlen(c.key_pem), 0000), 0);
+                cr_expect_eq(proto_identity_load(d, &id, &err), -EACCES);
+                cr_assert_eq(unlink(kp), 0);
+        }
+        cr_expect_eq(proto_identity_load(d, &id, &err), -ENOENT);
+
+        /* Garbage key, encrypted-looking key, garbage cert. */
+        cr_assert_eq(write_file_atomic(kp, "not a key\n", 10, 0600), 0);
+        cr_expect_eq(proto_identity_load(d, &id, &err), -EBADMSG);
+        cr_expect_not_null(strstr(err, "not an unencrypted PEM private key"), "%s", err);
+        cr_assert_eq(write_file_atomic(kp, c.key_pem, strlen(c.key_pem), 0600), 0);
+        cr_assert_eq(write_file_atomic(cp, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                                       59, 0644),
+                     0);
+        cr_expect_eq(proto_identity_load(d, &id, &err), -EBADMSG);
+
+        /* A consumer.json that is not ours. */
+        cr_assert_eq(write_file_atomic(jp, "{\"uuid\":5}", 10, 0644), 0);
+        cr_expect_eq(proto_identity_load(d, &id, &err), -EBADMSG);
+        cr_expect_null(id);
+}
+
+Test(identity, subscription_manager_identity) {
+        _cleanup_free_ char *d = sub("pki"), *cp = sub("pki/cert.pem"), *kp = sub("pki/key.pem"),
+                            *err = NULL;
+        _cleanup_free_ char *cert = test_cert_pem(key, UUID, "acme", -1, 100, 99),
+                            *k = test_key_pem(key, true);
+        ProtoIdentity *id = NULL;
+
+        cr_expect_eq(proto_identity_load_rhsm(d, &id, &err), -ENOENT);
+        cr_assert_eq(mkdir(d, 0700), 0);
+        cr_assert_eq(write_file_atomic(cp, cert, strlen(cert), 0644), 0);
+        cr_assert_eq(write_file_atomic(kp, k, strlen(k), 0600), 0);
+        cr_assert_eq(proto_identity_load_rhsm(d, &id, &err), 0, "%s", err);
+        cr_expect_str_eq(id->uuid, UUID);
+        cr_expect_str_eq(id->owner, "acme");
+        cr_expect_str_eq(id->serial, "99");
+        proto_identity_free(id);
+}
+
+Test(identity_json, hostile) {
+        static const char *const bad[] = {
+                "",
+                "{",
+                "[]",
+                "{\"uuid\":null}",
+                "{\"uuid\":\"../x\"}",
+                "{\"uuid\":\"u\",\"owner\":1}",
+                "{\"uuid\":\"u\"}x",
+                "{\"uuid\":\"u\",\"name\":\"\xff\"}",
+        };
+        ProtoIdentity id = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                cr_expect_eq(proto_parse_identity_json(bad[i], strlen(bad[i]), &id), -EBADMSG, "case %zu",
+                             i);
+        cr_expect_eq(proto_parse_identity_json("{\"uuid\":\"u\"}\0", 13, &id), -EBADMSG);
+        {
+                const char *good = "{\"uuid\":\"u-1\",\"owner\":\"acme\",\"extra\":[1]}";
+                cr_assert_eq(proto_parse_identity_json(good, strlen(good), &id), 0);
+        }
+        cr_expect_str_eq(id.uuid, "u-1");
+        cr_expect_str_eq(id.owner, "acme");
+        free(id.uuid);
+        free(id.owner);
+}
