@@ -1,27 +1,60 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* hvmap's entry point: global options, the subcommand table, exit codes. */
-#include <getopt.h>
+/* hvmap's entry point: global options (before or after the command), the
+ * command table, exit codes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "agent/daemon.h"
+#include "agent/verbs.h"
 #include "config.h"
 #include "util/log.h"
 
 typedef struct Verb {
         const char *name;
         const char *summary;
-        int (*run)(int argc, char *argv[]); /* NULL: named in --help, not built yet */
+        int (*run)(const GlobalArgs *g, int argc, char *argv[]);
 } Verb;
 
+static int run_daemon(const GlobalArgs *g, int argc, char *argv[]) {
+        if (argc > 1) {
+                (void) fprintf(stderr, "Usage: hvmap [OPTIONS] run\n");
+                return strcmp(argv[1], "--help") == 0 ? EX_OK : EX_USAGE;
+        }
+        return daemon_run(g);
+}
+
+/* print predates the configuration: hand it the global --uri. */
+static int run_print(const GlobalArgs *g, int argc, char *argv[]) {
+        char **args;
+        int n = 0, r;
+
+        if (!g->uri)
+                return verb_print(argc, argv);
+        args = calloc((size_t) argc + 3, sizeof(char *));
+        if (!args)
+                return EX_OSERR;
+        args[n++] = argv[0];
+        args[n++] = (char *) "--uri";
+        args[n++] = (char *) g->uri;
+        for (int i = 1; i < argc; i++)
+                args[n++] = argv[i];
+        r = verb_print(n, args);
+        free(args);
+        return r;
+}
+
 static const Verb verbs[] = {
-        { "run", "run the daemon: follow the guests and keep the server's view current", NULL },
-        { "register", "register this host with the subscription server as a hypervisor", NULL },
-        { "unregister", "delete this host's consumer on the server and forget the identity", NULL },
-        { "report", "send one report now; the exit status says whether the server accepted it", NULL },
-        { "print", "print this host's guest mapping as JSON (no server needed)", NULL },
-        { "status", "show identity, server, last accepted report and last error", NULL },
-        { "config", "validate and print the effective configuration (config --check)", NULL },
+        { "run", "run the daemon: follow the guests and keep the server's view current", run_daemon },
+        { "register", "register this host with the subscription server as a hypervisor", verb_register },
+        { "unregister", "delete this host's consumer on the server and forget the identity",
+          verb_unregister },
+        { "report", "send one report now; the exit status says whether the server accepted it",
+          verb_report },
+        { "print", "print this host's guest mapping as JSON (no server needed)", run_print },
+        { "status", "show identity, server, last accepted report and last error", verb_status },
+        { "config", "validate and print the effective configuration (config --check)", verb_config },
 };
 
 static void help(FILE *f) {
@@ -35,11 +68,15 @@ static void help(FILE *f) {
                 (void) fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
         (void) fprintf(f,
                        "\n"
-                       "Options:\n"
-                       "  -h --help      show this help\n"
-                       "     --version  show the version\n"
+                       "Options (before or after the command):\n"
+                       "  -h --help             show this help ('hvmap COMMAND --help' for a command)\n"
+                       "     --version          show the version\n"
+                       "     --config-dir DIR   configuration directory (default %s)\n"
+                       "     --state-dir DIR    identity and state directory (default %s)\n"
+                       "     --rhsm-conf FILE   the host's rhsm.conf (default %s; '' ignores it)\n"
+                       "     --uri URI          libvirt connection URI (default: libvirt's)\n"
+                       "     --debug            log debug messages\n"
                        "\n"
-                       "Defaults: config %s, state %s, rhsm.conf %s\n"
                        "Exit status: 0 ok, 64 usage, 69 unavailable, 75 temporary failure,\n"
                        "77 permission denied, 78 configuration error.\n",
                        HVMAP_CONFIG_DIR, HVMAP_STATE_DIR, HVMAP_RHSM_CONF);
@@ -52,47 +89,102 @@ static const Verb *verb_find(const char *name) {
         return NULL;
 }
 
-int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {},
+/* Takes a global option at argv[*i] (as "--opt VALUE" or "--opt=VALUE"):
+ * 1 taken, 0 not a global option, -1 missing value. */
+static int take_global(int argc, char *argv[], int *i, GlobalArgs *g) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } with_value[] = {
+                { "--config-dir", offsetof(GlobalArgs, config_dir) },
+                { "--state-dir", offsetof(GlobalArgs, state_dir) },
+                { "--rhsm-conf", offsetof(GlobalArgs, rhsm_conf) },
+                { "--uri", offsetof(GlobalArgs, uri) },
         };
-        const Verb *verb;
-        int c;
+        const char *a = argv[*i];
 
-        /* Stop at the first non-option: what follows belongs to the verb. */
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help(stdout);
-                        return EX_OK;
-                case ARG_VERSION:
-                        (void) printf("hvmap %s\n", HVMAP_VERSION);
-                        return EX_OK;
-                case '?':
-                default:
-                        (void) fprintf(stderr, "hvmap: unknown option '%s'; see 'hvmap --help'.\n",
-                                       argv[optind - 1]);
+        if (strcmp(a, "--debug") == 0) {
+                g->debug = true;
+                return 1;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(with_value); k++) {
+                size_t n = strlen(with_value[k].name);
+                const char **field = (const char **) ((char *) g + with_value[k].offset);
+
+                if (strncmp(a, with_value[k].name, n) != 0)
+                        continue;
+                if (a[n] == '=') {
+                        *field = a + n + 1;
+                        return 1;
+                }
+                if (a[n] != '\0')
+                        continue;
+                if (*i + 1 >= argc)
+                        return -1;
+                *field = argv[++*i];
+                return 1;
+        }
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        GlobalArgs g = {};
+        const Verb *verb = NULL;
+        char **rest;
+        int n = 0, r;
+
+        /* Global options may stand anywhere before "--"; what is left is
+         * the command and its own arguments. */
+        rest = calloc((size_t) argc + 1, sizeof(char *));
+        if (!rest)
+                return EX_OSERR;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        for (i++; i < argc; i++)
+                                rest[n++] = argv[i];
+                        break;
+                }
+                r = take_global(argc, argv, &i, &g);
+                if (r < 0) {
+                        (void) fprintf(stderr, "hvmap: option '%s' needs a value\n", argv[i]);
+                        free(rest);
                         return EX_USAGE;
                 }
-
-        if (optind >= argc) {
+                if (r > 0)
+                        continue;
+                if (n == 0 && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+                        help(stdout);
+                        free(rest);
+                        return EX_OK;
+                }
+                if (n == 0 && strcmp(argv[i], "--version") == 0) {
+                        (void) printf("hvmap %s\n", HVMAP_VERSION);
+                        free(rest);
+                        return EX_OK;
+                }
+                if (n == 0 && argv[i][0] == '-') {
+                        (void) fprintf(stderr, "hvmap: unknown option '%s'; see 'hvmap --help'.\n", argv[i]);
+                        free(rest);
+                        return EX_USAGE;
+                }
+                rest[n++] = argv[i];
+        }
+        if (n == 0) {
                 help(stderr);
+                free(rest);
                 return EX_USAGE;
         }
-        verb = verb_find(argv[optind]);
+        verb = verb_find(rest[0]);
         if (!verb) {
                 (void) fprintf(stderr, "hvmap: unknown command '%s'; see 'hvmap --help' for the commands.\n",
-                               argv[optind]);
+                               rest[0]);
+                free(rest);
                 return EX_USAGE;
         }
-        if (!verb->run) {
-                (void) fprintf(stderr, "hvmap: '%s' is not part of this build of hvmap %s yet.\n",
-                               verb->name, HVMAP_VERSION);
-                return EX_UNAVAILABLE;
-        }
-        return verb->run(argc - optind, argv + optind);
+        if (g.debug)
+                log_set_max_level(LOG_DEBUG);
+        r = verb->run(&g, n, rest);
+        free(rest);
+        log_secret_clear();
+        return r;
 }

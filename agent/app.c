@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The agent's shared layer; see app.h. */
+#include "agent/app.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "config.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+uint64_t app_now_usec(int clock) {
+        struct timespec ts;
+
+        (void) clock_gettime((clockid_t) clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+char *app_format_time(uint64_t realtime_usec, char *buf, size_t bufsz) {
+        time_t t = (time_t) (realtime_usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (realtime_usec == 0) {
+                (void) snprintf(buf, bufsz, "never");
+                return buf;
+        }
+        (void) gmtime_r(&t, &tm);
+        (void) snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return buf;
+}
+
+int app_load_config(const GlobalArgs *g, bool need_server, Config *ret) {
+        _cleanup_(config_errors_free) ConfigErrors errors = {};
+        const char *config_dir = g->config_dir ? g->config_dir : HVMAP_CONFIG_DIR;
+        const char *rhsm = g->rhsm_conf ? g->rhsm_conf : HVMAP_RHSM_CONF;
+        Config c;
+        int r;
+
+        r = config_init(&c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot initialise the configuration: %m"), EX_OSERR;
+        r = config_load(&c, config_dir, rhsm, &errors);
+        if (r >= 0 && g->uri)
+                r = config_set(&c, "libvirt", "uri", g->uri, &errors) < 0 ? 1 : r;
+        if (r >= 0 && g->state_dir)
+                r = config_set(&c, "daemon", "state_dir", g->state_dir, &errors) < 0 ? 1 : r;
+        if (r >= 0 && g->debug)
+                r = config_set(&c, "daemon", "log_level", "debug", &errors) < 0 ? 1 : r;
+        if (r == 0)
+                r = config_validate(&c, need_server, &errors);
+        if (r < 0) {
+                config_free(&c);
+                return log_error_errno(r, "Cannot load the configuration from %s: %m", config_dir), EX_OSERR;
+        }
+        if (errors.n > 0) {
+                for (size_t i = 0; i < errors.n; i++)
+                        (void) fprintf(stderr, "%s\n", errors.lines[i]);
+                (void) fprintf(stderr, "hvmap: %zu configuration error%s; nothing was started.\n", errors.n,
+                               errors.n == 1 ? "" : "s");
+                config_free(&c);
+                return EX_CONFIG;
+        }
+        log_set_max_level(c.log_level);
+        *ret = c;
+        return 0;
+}
+
+void app_host_config(const Config *c, HostConfig *ret) {
+        host_config_init(ret);
+        ret->uri = c->uri;
+        ret->read_only = c->read_only;
+        ret->keepalive_interval_sec = (int) (c->keepalive_interval_usec / USEC_PER_SEC);
+        ret->keepalive_count = c->keepalive_count;
+        ret->resync_interval_usec = c->resync_usec;
+        switch (c->hypervisor_id) {
+        case HYPERVISOR_ID_UUID:
+                ret->id_mode = HOST_ID_MODE_UUID;
+                break;
+        case HYPERVISOR_ID_HOSTNAME:
+                ret->id_mode = HOST_ID_MODE_HOSTNAME;
+                break;
+        case HYPERVISOR_ID_HWUUID:
+                ret->id_mode = HOST_ID_MODE_HWUUID;
+                break;
+        }
+        ret->id_override = c->hypervisor_id_override;
+        switch (c->flavour) {
+        case FLAVOUR_AUTO:
+                ret->flavour = HOST_FLAVOUR_AUTO;
+                break;
+        case FLAVOUR_KVM:
+                ret->flavour = HOST_FLAVOUR_KVM;
+                break;
+        case FLAVOUR_XEN:
+                ret->flavour = HOST_FLAVOUR_XEN;
+                break;
+        }
+        ret->include = (const char *const *) c->include_guests;
+        ret->exclude = (const char *const *) c->exclude_guests;
+        ret->report_inactive = c->report_inactive;
+        ret->guest_cap = c->max_guests;
+}
+
+int app_server_config(const Config *c, ProtoServerConfig *ret, char **ret_url) {
+        char *url = config_server_url(c);
+
+        if (!url)
+                return c->url || c->hostname ? -ENOMEM : -EINVAL;
+        *ret = (ProtoServerConfig){
+                .base_url = url,
+                .ca_dir = c->ca_dir,
+                .insecure = c->insecure,
+                .timeout_usec = c->timeout_usec,
+                .connect_timeout_usec = c->timeout_usec < PROTO_DEFAULT_CONNECT_TIMEOUT_USEC
+                                                ? c->timeout_usec
+                                                : PROTO_DEFAULT_CONNECT_TIMEOUT_USEC,
+                .proxy_hostname = c->proxy_hostname,
+                .proxy_port = c->proxy_hostname ? (uint16_t) c->proxy_port : 0,
+                .proxy_user = c->proxy_user,
+                .proxy_password = c->proxy_password,
+                .no_proxy = c->no_proxy,
+        };
+        *ret_url = url;
+        return 0;
+}
+
+void app_mapping_done(AppMapping *m) {
+        free(m->guests);
+        free(m->facts);
+        host_snapshot_unref(m->snapshot);
+        *m = (AppMapping){};
+}
+
+int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz) {
+        AppMapping m = {};
+        int r;
+
+        if (!s->hypervisor_id) {
+                (void) snprintf(errbuf, errsz, "%s",
+                                s->identity_error ? s->identity_error : "no hypervisor id yet");
+                return -ENODATA;
+        }
+        m.guests = calloc(s->n_guests ? s->n_guests : 1, sizeof(ProtoGuest));
+        m.facts = calloc(s->n_facts ? s->n_facts : 1, sizeof(ProtoFact));
+        if (!m.guests || !m.facts) {
+                app_mapping_done(&m);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < s->n_guests; i++)
+                m.guests[i] = (ProtoGuest){
+                        .uuid = s->guests[i].uuid,
+                        .state = s->guests[i].state,
+                        .active = s->guests[i].active,
+                };
+        for (size_t i = 0; i < s->n_facts; i++)
+                m.facts[i] = (ProtoFact){ .key = s->facts[i].key, .value = s->facts[i].value };
+        m.snapshot = host_snapshot_ref(s);
+        m.m = (ProtoMapping){
+                .hypervisor_id = s->hypervisor_id,
+                .name = c->name       ? c->name
+                        : s->hostname ? s->hostname
+                                      : s->hypervisor_id,
+                .facts = m.facts,
+                .n_facts = s->n_facts,
+                .guests = m.guests,
+                .n_guests = s->n_guests,
+        };
+        r = proto_mapping_digest(&m.m, m.digest, errbuf, errsz);
+        if (r < 0) {
+                app_mapping_done(&m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+int app_host_wait_synced(const HostConfig *hc, uint64_t timeout_usec, Host **ret_host,
+                         HostSnapshot **ret_snap) {
+        uint64_t deadline = app_now_usec(CLOCK_MONOTONIC) + timeout_usec;
+        _cleanup_close_ int sfd = -1;
+        sigset_t mask;
+        Host *h = NULL;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0)
+                return -errno;
+
+        r = host_start(hc, &h);
+        if (r < 0)
+                return r;
+        for (;;) {
+                HostSnapshot *s = host_snapshot(h);
+                struct pollfd p[2] = {
+                        { .fd = host_fd(h), .events = POLLIN },
+                        { .fd = sfd, .events = POLLIN },
+                };
+                uint64_t now = app_now_usec(CLOCK_MONOTONIC);
+
+                if (s && s->synced && s->conn_state == HOST_CONN_CONNECTED) {
+                        *ret_host = h;
+                        *ret_snap = s;
+                        return 0;
+                }
+                /* One-shot commands fail fast: the first failed attempt says
+                 * enough (the daemon, not this, keeps retrying). */
+                if (s && s->connect_failures > 0 && s->conn_state != HOST_CONN_CONNECTED) {
+                        *ret_host = h;
+                        *ret_snap = s;
+                        return -ECONNREFUSED;
+                }
+                if (now >= deadline) {
+                        *ret_host = h;
+                        *ret_snap = s;
+                        return -ETIMEDOUT;
+                }
+                host_snapshot_unref(s);
+                r = poll(p, 2, (int) ((deadline - now + 999) / 1000));
+                if (r < 0 && errno != EINTR) {
+                        r = -errno;
+                        host_stop(h);
+                        return r;
+                }
+                if (p[1].revents & POLLIN) {
+                        host_stop(h);
+                        return -EINTR;
+                }
+                if (p[0].revents & POLLIN)
+                        host_fd_clear(h);
+        }
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What every subcommand shares: the global options, loading the
+ * configuration with its errors printed, turning it into host/ and proto/
+ * settings, and a host snapshot into the mapping proto/ sends. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/conf.h"
+#include "host/host.h"
+#include "proto/proto.h"
+
+typedef struct GlobalArgs {
+        const char *config_dir; /* default HVMAP_CONFIG_DIR */
+        const char *state_dir; /* NULL: from the configuration */
+        const char *rhsm_conf; /* "" ignores it; default HVMAP_RHSM_CONF */
+        const char *uri; /* NULL: from the configuration */
+        bool debug;
+} GlobalArgs;
+
+/* Loads and validates the configuration as the global options say
+ * (command-line values win). Errors are printed to stderr, one per line, and
+ * the sysexits status EX_CONFIG (78) is returned; 0 on success. */
+int app_load_config(const GlobalArgs *g, bool need_server, Config *ret);
+
+/* host/ settings from the configuration; the strings stay owned by c. */
+void app_host_config(const Config *c, HostConfig *ret);
+
+/* proto/ settings from the configuration; *ret_url (owned by the caller) is
+ * the base URL ret->base_url points at. -ENOMEM, or -EINVAL with no server. */
+int app_server_config(const Config *c, ProtoServerConfig *ret, char **ret_url);
+
+/* The mapping a snapshot stands for: owns a reference to the snapshot and
+ * the arrays the ProtoMapping points into. */
+typedef struct AppMapping {
+        ProtoMapping m;
+        HostSnapshot *snapshot;
+        ProtoGuest *guests;
+        ProtoFact *facts;
+        char digest[PROTO_DIGEST_HEX_LEN + 1];
+} AppMapping;
+
+/* Builds the mapping of s (name: the configured one, else the host name,
+ * else the hypervisor id) and its digest. -ENODATA when the snapshot has no
+ * hypervisor id yet (s->identity_error says why), -EINVAL with errbuf when
+ * a field breaks a server limit, -ENOMEM. */
+int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz);
+void app_mapping_done(AppMapping *m);
+
+/* For one-shot commands: starts host/, waits up to timeout_usec for its
+ * first full listing. Returns 0 with the host and a synced snapshot, or
+ * -ETIMEDOUT or -ECONNREFUSED after the first failed attempt (host and
+ * snapshot are then returned too, saying what libvirt did), -EINTR on SIGINT/
+ * SIGTERM, or host_start()'s error. */
+int app_host_wait_synced(const HostConfig *hc, uint64_t timeout_usec, Host **ret_host,
+                         HostSnapshot **ret_snap);
+
+/* CLOCK_MONOTONIC / CLOCK_REALTIME now, in µs. */
+uint64_t app_now_usec(int clock);
+
+/* "2026-11-22T21:00:00Z" (UTC) from CLOCK_REALTIME µs; "never" for 0. */
+char *app_format_time(uint64_t realtime_usec, char *buf, size_t bufsz);

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The commands that need neither libvirt nor the server: status and
+ * config. They read the state directory and the configuration only, so they
+ * answer while the daemon runs, whatever libvirt or the server do. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "agent/app.h"
+#include "agent/state.h"
+#include "agent/verbs.h"
+#include "util/cleanup-libs.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+static bool pid_alive(int64_t pid) {
+        return pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
+}
+
+static void add_time(cJSON *o, const char *key, uint64_t realtime_usec) {
+        char buf[64];
+
+        if (realtime_usec == 0)
+                (void) cJSON_AddNullToObject(o, key);
+        else
+                (void) cJSON_AddStringToObject(o, key, app_format_time(realtime_usec, buf, sizeof buf));
+}
+
+static void add_str(cJSON *o, const char *key, const char *v) {
+        if (v)
+                (void) cJSON_AddStringToObject(o, key, v);
+        else
+                (void) cJSON_AddNullToObject(o, key);
+}
+
+static char *age(uint64_t realtime_usec, char *buf, size_t bufsz) {
+        uint64_t now = app_now_usec(CLOCK_REALTIME);
+
+        if (realtime_usec == 0 || realtime_usec > now)
+                (void) snprintf(buf, bufsz, "-");
+        else
+                format_duration(buf, bufsz, (now - realtime_usec) / USEC_PER_SEC * USEC_PER_SEC);
+        return buf;
+}
+
+int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
+        _cleanup_free_ char *id_err = NULL, *url = NULL;
+        ProtoIdentity *id = NULL;
+        bool json = false, running;
+        Config c;
+        State st = {};
+        int r, id_r, st_r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq_ptr(argv[i], "--json"))
+                        json = true;
+                else {
+                        (void) fprintf(stderr, "Usage: hvmap status [--json]\n");
+                        return streq_ptr(argv[i], "--help") ? EX_OK : EX_USAGE;
+                }
+        }
+        r = app_load_config(g, false, &c);
+        if (r != 0)
+                return r;
+        url = config_server_url(&c);
+        id_r = c.identity_source == IDENTITY_RHSM
+                       ? proto_identity_load_rhsm(c.rhsm_identity_dir, &id, &id_err)
+                       : proto_identity_load(c.state_dir, &id, &id_err);
+        st_r = state_load(c.state_dir, &st);
+        running = st_r >= 0 && pid_alive(st.pid);
+
+        if (json) {
+                _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+                _cleanup_free_ char *text = NULL;
+                cJSON *ident, *rep, *dmn;
+
+                if (!o)
+                        return EX_OSERR;
+                add_str(o, "server", url);
+                ident = cJSON_AddObjectToObject(o, "identity");
+                if (ident) {
+                        (void) cJSON_AddBoolToObject(ident, "registered", id_r >= 0);
+                        add_str(ident, "uuid", id ? id->uuid : NULL);
+                        add_str(ident, "owner", id ? id->owner : NULL);
+                        add_str(ident, "server", id ? id->server_url : NULL);
+                        add_time(ident, "expires", id ? (uint64_t) id->not_after * USEC_PER_SEC : 0);
+                        add_str(ident, "error", id_r < 0 && id_r != -ENOENT ? id_err : NULL);
+                }
+                rep = cJSON_AddObjectToObject(o, "report");
+                if (rep) {
+                        add_time(rep, "last_accepted", st.accepted_at_usec);
+                        if (st.accepted_at_usec)
+                                (void) cJSON_AddNumberToObject(
+                                        rep, "last_accepted_age_sec",
+                                        (double) ((app_now_usec(CLOCK_REALTIME) - st.accepted_at_usec) /
+                                                  USEC_PER_SEC));
+                        (void) cJSON_AddNumberToObject(rep, "accepted_guests", (double) st.accepted_guests);
+                        add_time(rep, "last_attempt", st.last_attempt_usec);
+                        add_str(rep, "last_result", st.last_result);
+                        (void) cJSON_AddNumberToObject(rep, "last_http_status",
+                                                       (double) st.last_http_status);
+                        add_str(rep, "last_error", st.last_message);
+                        (void) cJSON_AddNumberToObject(rep, "consecutive_failures",
+                                                       (double) st.consecutive_failures);
+                        add_time(rep, "next", running ? st.next_report_usec : 0);
+                        (void) cJSON_AddNumberToObject(rep, "reports_sent", (double) st.reports_sent);
+                }
+                dmn = cJSON_AddObjectToObject(o, "daemon");
+                if (dmn) {
+                        (void) cJSON_AddBoolToObject(dmn, "running", running);
+                        if (running)
+                                (void) cJSON_AddNumberToObject(dmn, "pid", (double) st.pid);
+                        else
+                                (void) cJSON_AddNullToObject(dmn, "pid");
+                        add_str(dmn, "phase", running ? st.phase : "stopped");
+                        add_time(dmn, "updated", st.updated_usec);
+                        add_str(dmn, "libvirt", running ? st.libvirt_state : NULL);
+                        add_time(dmn, "libvirt_since", running ? st.libvirt_since_usec : 0);
+                        add_str(dmn, "libvirt_error", running ? st.libvirt_error : NULL);
+                        (void) cJSON_AddNumberToObject(dmn, "guests", (double) st.guests);
+                        (void) cJSON_AddNumberToObject(dmn, "loop_wakeups", (double) st.loop_wakeups);
+                }
+                text = cJSON_Print(o);
+                if (text)
+                        (void) printf("%s\n", text);
+        } else {
+                char t1[64], t2[64];
+
+                (void) printf("server:      %s\n", url ? url : "(none configured)");
+                if (id)
+                        (void) printf(
+                                "identity:    consumer %s in organization %s (certificate valid until %s)\n",
+                                id->uuid, strna(id->owner),
+                                app_format_time((uint64_t) id->not_after * USEC_PER_SEC, t1, sizeof t1));
+                else if (id_r == -ENOENT)
+                        (void) printf("identity:    not registered (run 'hvmap register')\n");
+                else
+                        (void) printf("identity:    unusable: %s\n", strna(id_err));
+                (void) printf("daemon:      %s\n", running ? "running" : "not running");
+                if (running) {
+                        (void) printf("pid:         %lld\n", (long long) st.pid);
+                        (void) printf("phase:       %s\n", strna(st.phase));
+                        (void) printf("libvirt:     %s since %s%s%s\n", strna(st.libvirt_state),
+                                      app_format_time(st.libvirt_since_usec, t1, sizeof t1),
+                                      st.libvirt_error ? ": " : "", strempty(st.libvirt_error));
+                        (void) printf("guests:      %llu\n", (unsigned long long) st.guests);
+                        (void) printf("next report: %s\n",
+                                      app_format_time(st.next_report_usec, t1, sizeof t1));
+                }
+                (void) printf("last accepted report: %s (%s ago), %llu guests\n",
+                              app_format_time(st.accepted_at_usec, t1, sizeof t1),
+                              age(st.accepted_at_usec, t2, sizeof t2),
+                              (unsigned long long) st.accepted_guests);
+                if (st.last_attempt_usec)
+                        (void) printf("last attempt:         %s: %s%s%s\n",
+                                      app_format_time(st.last_attempt_usec, t1, sizeof t1),
+                                      strna(st.last_result), st.last_message ? ": " : "",
+                                      strempty(st.last_message));
+                if (st.consecutive_failures)
+                        (void) printf("failures in a row:    %u\n", st.consecutive_failures);
+        }
+        proto_identity_free(id);
+        state_done(&st);
+        config_free(&c);
+        return EX_OK;
+}
+
+int verb_config(const GlobalArgs *g, int argc, char *argv[]) {
+        bool check = false, sample = false;
+        Config c;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq_ptr(argv[i], "--check"))
+                        check = true;
+                else if (streq_ptr(argv[i], "--sample"))
+                        sample = true;
+                else {
+                        (void) fprintf(stderr,
+                                       "Usage: hvmap config --check | --sample\n"
+                                       "  --check   validate the configuration and print the effective "
+                                       "values and where each came from\n"
+                                       "  --sample  print a sample hvmap.conf listing every key\n");
+                        return streq_ptr(argv[i], "--help") ? EX_OK : EX_USAGE;
+                }
+        }
+        if (sample == check) {
+                (void) fprintf(stderr, "hvmap config: give exactly one of --check or --sample\n");
+                return EX_USAGE;
+        }
+        if (sample) {
+                config_write_sample(stdout);
+                return EX_OK;
+        }
+        r = app_load_config(g, true, &c);
+        if (r != 0)
+                return r;
+        config_dump(&c, stdout);
+        config_free(&c);
+        return EX_OK;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The subcommands main.c dispatches to. Each takes the global options and
+ * its own argv (argv[0] is the verb's name) and returns a sysexits status. */
+#pragma once
+
+#include "agent/app.h"
+
+/* `hvmap print [--watch]`: the guest mapping as JSON (agent/verb-print.c). */
+int verb_print(int argc, char *argv[]);
+/* `hvmap register`, `unregister`, `report` (agent/verbs-server.c). */
+int verb_register(const GlobalArgs *g, int argc, char *argv[]);
+int verb_unregister(const GlobalArgs *g, int argc, char *argv[]);
+int verb_report(const GlobalArgs *g, int argc, char *argv[]);
+/* `hvmap status [--json]`, `hvmap config --check|--sample` (agent/verbs-local.c). */
+int verb_status(const GlobalArgs *g, int argc, char *argv[]);
+int verb_config(const GlobalArgs *g, int argc, char *argv[]);
