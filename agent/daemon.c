@@ -400,6 +400,16 @@ static void attempt_failed(Daemon *d, const ProtoResult *r, const char *what) {
 }
 
 static void start_action(Daemon *d);
+static int make_client(Daemon *d);
+
+/* A new identity certificate must not ride on a TLS connection made with
+ * the old one: libcurl would reuse it (same cert file path), and the server
+ * would still see the old consumer. A new client starts with no
+ * connections. Safe from inside a proto/ callback. */
+static void reconnect_with_new_identity(Daemon *d) {
+        if (make_client(d) < 0)
+                log_error("Cannot recreate the server client after the identity changed");
+}
 
 static void identity_lost(Daemon *d, const ProtoResult *r) {
         int k;
@@ -583,6 +593,7 @@ static void on_register_done(ProtoClient *c, const ProtoResult *r, void *userdat
         }
         d->identity = proto_identity_free(d->identity);
         d->identity = id;
+        reconnect_with_new_identity(d);
         log_full_errno_fields(LOG_NOTICE, 0, ((const char *[]){ "HVMAP_EVENT=registered", NULL }),
                               "Registered with %s as consumer %s in organization %s", d->server_url,
                               id->uuid, strna(id->owner));
@@ -711,6 +722,8 @@ static void on_refresh_done(ProtoClient *c, const ProtoResult *r, void *userdata
         d->state.loop_wakeups++;
         d->in_flight = ACTION_NONE;
         if (r->kind == PROTO_RESULT_OK) {
+                if (r->identity_renewed)
+                        reconnect_with_new_identity(d);
                 if (r->identity_renewed)
                         log_notice("Identity certificate renewed by the server (serial %s, valid until %s)",
                                    strna(d->identity ? d->identity->serial : NULL),
