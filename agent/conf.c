@@ -953,7 +953,8 @@ static const char *origin_where(const Config *c, const ConfigKey *k, char *buf, 
 
         switch (o->kind) {
         case ORIGIN_DEFAULT:
-                return "default";
+                (void) snprintf(buf, bufsz, "default of [%s] %s", k->section, k->key);
+                return buf;
         case ORIGIN_COMMAND_LINE:
                 return "command line";
         case ORIGIN_FILE:
@@ -1152,11 +1153,13 @@ void config_dump(const Config *c, FILE *f) {
                 }
                 format_value(c, k, value, sizeof value);
                 (void) fprintf(f, "%s = %s", k->key, value);
-                (void) fprintf(f, "%*s# %s\n",
-                               (int) (strlen(k->key) + strlen(value) < 40
-                                              ? 40 - strlen(k->key) - strlen(value)
-                                              : 1),
-                               "", origin_where(c, k, where, sizeof where));
+                (void) fprintf(
+                        f, "%*s# %s\n",
+                        (int) (strlen(k->key) + strlen(value) < 40 ? 40 - strlen(k->key) - strlen(value)
+                                                                   : 1),
+                        "",
+                        c->origins[i].kind == ORIGIN_DEFAULT ? "default"
+                                                             : origin_where(c, k, where, sizeof where));
         }
 }
 
