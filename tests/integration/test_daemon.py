@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""hvmap run end to end: a private libvirtd (test driver), the fake
+Candlepin, the daemon; what a user would notice, each wait bounded."""
+
+import os
+import signal
+import time
+import unittest
+
+from daemon_harness import DEFAULT_TEST_DOMAIN, Stack, guest_uuid, needs_libvirtd, wait_until
+
+
+@needs_libvirtd
+class EndToEnd(unittest.TestCase):
+    def test_each_change_reaches_the_server_within_2s(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        # Each step must show on the server within 2 s.
+        u = guest_uuid(1)
+        steps = [
+            ("define", "define g1 %s" % u),
+            ("start", "start %s" % u),
+            ("suspend", "suspend %s" % u),
+            ("resume", "resume %s" % u),
+            ("destroy", "destroy %s" % u),
+            ("undefine", "undefine %s" % u),
+            ("create transient", "create g2 %s" % guest_uuid(2)),
+            ("destroy transient", "destroy %s" % guest_uuid(2)),
+        ]
+        for name, cmd in steps:
+            with self.subTest(step=name):
+                st.driver.cmd(cmd)
+                st.wait_equal(timeout=2.0, what="after %s" % name)
+        self.assertEqual(st.status()["daemon"]["phase"], "watching")
+        rc, took = st.stop_daemon()
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 1.0, "SIGTERM must stop the daemon within 1 s")
+
+    def test_burst_of_200_changes_is_few_reports_and_exact(self):
+        st = Stack(self)  # default debounce 500 ms, min_gap 5 s
+        for i in range(100):
+            st.driver.cmd("define b%d %s" % (i, guest_uuid(100 + i)))
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        before = len(st.puts())
+        t0 = time.monotonic()
+        for i in range(100):  # 200 changes: start and suspend each
+            st.driver.cmd("start %s" % guest_uuid(100 + i))
+        for i in range(0, 100, 2):
+            st.driver.cmd("destroy %s" % guest_uuid(100 + i))
+        burst = time.monotonic() - t0
+        self.assertLess(burst, 2.0, "the burst itself took %.1fs" % burst)
+        st.wait_equal(timeout=15, what="the final list after the burst")
+        reports = len(st.puts()) - before
+        self.assertLessEqual(reports, 10, "%d reports for one burst" % reports)
+        self.assertGreaterEqual(reports, 1)
+        self.assertEqual(len(st.server_guests()), 51)  # 50 running + the default domain
+
+
+@needs_libvirtd
+class Faults(unittest.TestCase):
+    def test_server_down_then_back_delivers_the_right_list_without_a_storm(self):
+        st = Stack(self, "[report]\nmin_gap = 2s\ndebounce = 100ms\nbackoff_max = 8s\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        before = len(st.puts())
+        # The server answers 503 to every PUT for 30 s; guests change meanwhile.
+        st.cp.fault({"status": 503}, method="PUT", count=100000)
+        t0 = time.monotonic()
+        for i in range(5):
+            st.driver.cmd("create down%d %s" % (i, guest_uuid(300 + i)))
+        wait_until(lambda: st.status()["report"]["consecutive_failures"] >= 2 or None, 20,
+                   what="the daemon to see failures")
+        self.assertEqual(st.status()["daemon"]["phase"], "backing-off")
+        time.sleep(max(0.0, 30 - (time.monotonic() - t0)))  # the outage lasts 30 s by design
+        st.cp.ctl("DELETE", "/faults")
+        during = len(st.puts()) - before
+        # Full jitter, 2 s floor, 8 s cap: 30 s of outage is at most ~15 tries;
+        # a storm would be hundreds.
+        self.assertLessEqual(during, 16, "%d requests during a 30 s outage" % during)
+        self.assertGreaterEqual(during, 3)
+        st.wait_equal(timeout=12, what="the list after the server came back")
+        self.assertEqual(st.status()["report"]["consecutive_failures"], 0)
+
+    def test_429_retry_after_is_honoured(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        st.cp.ctl("POST", "/requests/clear")
+        st.cp.fault({"status": 429, "retry_after": "3"}, method="PUT", count=1)
+        st.driver.cmd("create r1 %s" % guest_uuid(400))
+        st.wait_equal(timeout=10, what="the list after the 429")
+        puts = st.puts()
+        self.assertGreaterEqual(len(puts), 2)
+        self.assertEqual(puts[0]["status"], 429)
+        gap = puts[1]["t"] - puts[0]["t"]
+        self.assertGreaterEqual(gap, 3.0, "retried %.2fs after a 429 with Retry-After: 3" % gap)
+
+    def test_consumer_deleted_re_registers_with_activation_key(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        old = st.uuid
+        st.cp.ctl("POST", "/consumers/%s/delete" % old)
+        st.driver.cmd("create d1 %s" % guest_uuid(500))
+        new = wait_until(lambda: (st.status()["identity"]["uuid"] not in (None, old)) and
+                         st.status()["identity"]["uuid"], 15, what="a new identity")
+        st.uuid = new
+        st.wait_equal(timeout=10, what="the list on the new consumer")
+        self.assertIn("deleted", st.daemon_log())
+
+    def test_consumer_deleted_without_credentials_says_so(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.activation_key = False
+        st.write_conf()
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        st.cp.ctl("POST", "/consumers/%s/delete" % st.uuid)
+        st.driver.cmd("create d2 %s" % guest_uuid(501))
+        wait_until(lambda: st.status()["daemon"]["phase"] == "consumer-deleted" or None, 15,
+                   what="status to say the consumer was deleted")
+        self.assertFalse(st.status()["identity"]["registered"])
+        p = st.hvmap("status")
+        self.assertIn("not registered", p.stdout)
+        self.assertIsNone(st.daemon.poll(), "the daemon keeps running")
+
+    def test_libvirtd_killed_and_restarted(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.driver.cmd("create k1 %s" % guest_uuid(600))
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        self.assertIn(guest_uuid(600), st.server_guests())
+        st.driver.close()
+        st.lv.kill(signal.SIGKILL)
+        st.lv.start()
+        from harness import Driver
+        st.driver = Driver(st.lv.uri)
+        self.addCleanup(st.driver.close)
+        # A fresh test:///default has only its default domain.
+        wait_until(lambda: st.server_guests() == {DEFAULT_TEST_DOMAIN} or None, 15,
+                   what="the resynced list after the restart")
+        st.driver.cmd("create k2 %s" % guest_uuid(601))
+        st.wait_equal(timeout=3, what="events on the new connection")
+
+    def test_agent_killed_mid_report_loses_nothing_and_repeats_nothing(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        # A report hangs on the server; the agent dies while it is in flight.
+        st.cp.fault({"delay": 5}, method="PUT", count=1)
+        st.driver.cmd("create m1 %s" % guest_uuid(700))
+        wait_until(lambda: any(r["method"] == "PUT" for r in st.cp.ctl("GET", "/requests")[1][-3:]) or None,
+                   5, what="the report to reach the server")
+        st.stop_daemon(signal.SIGKILL)
+        # And a change happens while it is down.
+        st.driver.cmd("create m2 %s" % guest_uuid(701))
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the changes made around the crash")
+        n = len(st.puts())
+        # Restart with nothing changed: no report is sent.
+        st.stop_daemon(signal.SIGKILL)
+        st.start_daemon()
+        wait_until(lambda: st.status()["daemon"]["running"] and st.status()["daemon"]["phase"] == "watching" or None,
+                   10, what="the restarted daemon to settle")
+        deadline = time.monotonic() + 2.0  # debounce is 100 ms: anything due would have gone
+        while time.monotonic() < deadline:
+            self.assertEqual(len(st.puts()), n, "an unchanged mapping was sent again after a restart")
+            time.sleep(0.1)
+
+    def test_sighup_applies_a_new_interval(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        n = len(st.puts())
+        st.write_conf("[report]\nmin_gap = 0\ndebounce = 100ms\ninterval = 10s\nsplay = 0\n")
+        st.daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(st.puts()) > n or None, 15, what="a periodic report at the new 10 s interval")
+        self.assertIn("SIGHUP", st.daemon_log())
+
+    def test_sigusr1_reports_now(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        n = len(st.puts())
+        st.daemon.send_signal(signal.SIGUSR1)
+        wait_until(lambda: len(st.puts()) > n or None, 5, what="a report after SIGUSR1")
+
+
+@needs_libvirtd
+class Registration(unittest.TestCase):
+    def test_register_is_idempotent_and_report_exit_codes(self):
+        st = Stack(self, register=False)
+        first = st.hvmap("register", "--json")
+        self.assertIn('"changed":true', first.stdout)
+        again = st.hvmap("register", "--json")
+        self.assertIn('"changed":false', again.stdout)
+        consumers = [c for c in st.cp.state()["consumers"]]
+        self.assertEqual(len(consumers), 1, "no duplicate consumer")
+        self.assertEqual(st.hvmap("report").returncode, 0)
+        st.cp.fault({"status": 503}, method="PUT", count=1)
+        self.assertEqual(st.hvmap("report", check=False).returncode, 75)
+        st.cp.fault({"status": 401}, method="PUT", count=1)
+        self.assertEqual(st.hvmap("report", check=False).returncode, 77)
+        st.cp.stop()
+        self.assertEqual(st.hvmap("report", check=False).returncode, 69)
+        # The secret never shows anywhere we print.
+        for p in (first, again):
+            self.assertNotIn("hv-key", p.stdout + p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
