@@ -25,26 +25,6 @@ static int run_daemon(const GlobalArgs *g, int argc, char *argv[]) {
         return daemon_run(g);
 }
 
-/* print predates the configuration: hand it the global --uri. */
-static int run_print(const GlobalArgs *g, int argc, char *argv[]) {
-        char **args;
-        int n = 0, r;
-
-        if (!g->uri)
-                return verb_print(argc, argv);
-        args = calloc((size_t) argc + 3, sizeof(char *));
-        if (!args)
-                return EX_OSERR;
-        args[n++] = argv[0];
-        args[n++] = (char *) "--uri";
-        args[n++] = (char *) g->uri;
-        for (int i = 1; i < argc; i++)
-                args[n++] = argv[i];
-        r = verb_print(n, args);
-        free(args);
-        return r;
-}
-
 static const Verb verbs[] = {
         { "run", "run the daemon: follow the guests and keep the server's view current", run_daemon },
         { "register", "register this host with the subscription server as a hypervisor", verb_register },
@@ -52,7 +32,7 @@ static const Verb verbs[] = {
           verb_unregister },
         { "report", "send one report now; the exit status says whether the server accepted it",
           verb_report },
-        { "print", "print this host's guest mapping as JSON (no server needed)", run_print },
+        { "print", "print this host's guest mapping as JSON (no server needed)", verb_print },
         { "status", "show identity, server, last accepted report and last error", verb_status },
         { "config", "validate and print the effective configuration (config --check)", verb_config },
 };

@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "agent/app.h"
 #include "agent/verbs.h"
 #include "host/host.h"
 #include "util/cleanup-libs.h"
@@ -108,7 +109,7 @@ static int parse_keepalive(const char *s, HostConfig *cfg) {
         return 0;
 }
 
-static int parse_args(int argc, char *argv[], PrintArgs *a) {
+static int parse_args(int argc, char *argv[], const HostConfig *base, PrintArgs *a) {
         enum {
                 ARG_URI = 0x100,
                 ARG_WATCH,
@@ -139,7 +140,8 @@ static int parse_args(int argc, char *argv[], PrintArgs *a) {
         };
         int c, r;
 
-        host_config_init(&a->cfg);
+        /* Start from the configuration: print shows what the daemon would. */
+        a->cfg = *base;
         a->timeout_usec = PRINT_TIMEOUT_USEC_DEFAULT;
         log_set_max_level(LOG_ERR);
 
@@ -238,8 +240,10 @@ static int parse_args(int argc, char *argv[], PrintArgs *a) {
                 (void) fprintf(stderr, "hvmap print: unexpected argument '%s'.\n", argv[optind]);
                 return -EINVAL;
         }
-        a->cfg.include = a->n_include ? a->include : NULL;
-        a->cfg.exclude = a->n_exclude ? a->exclude : NULL;
+        if (a->n_include)
+                a->cfg.include = a->include;
+        if (a->n_exclude)
+                a->cfg.exclude = a->exclude;
         return 1;
 }
 
@@ -428,14 +432,21 @@ static int print_watch(Host *h, int sfd) {
         }
 }
 
-int verb_print(int argc, char *argv[]) {
+int verb_print(const GlobalArgs *g, int argc, char *argv[]) {
+        _cleanup_(config_free) Config conf = {};
+        HostConfig base;
         PrintArgs a = {};
         _cleanup_close_ int sfd = -1;
         Host *h = NULL;
         sigset_t mask;
         int r;
 
-        r = parse_args(argc, argv, &a);
+        /* hvmap.conf's [libvirt] and [host] keys apply; no server is needed. */
+        r = app_load_config(g, false, &conf);
+        if (r != 0)
+                return r;
+        app_host_config(&conf, &base);
+        r = parse_args(argc, argv, &base, &a);
         if (r <= 0)
                 return r < 0 ? EX_USAGE : EX_OK;
         if (a.watch && log_get_max_level() < LOG_NOTICE)

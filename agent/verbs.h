@@ -6,7 +6,7 @@
 #include "agent/app.h"
 
 /* `hvmap print [--watch]`: the guest mapping as JSON (agent/verb-print.c). */
-int verb_print(int argc, char *argv[]);
+int verb_print(const GlobalArgs *g, int argc, char *argv[]);
 /* `hvmap register`, `unregister`, `report` (agent/verbs-server.c). */
 int verb_register(const GlobalArgs *g, int argc, char *argv[]);
 int verb_unregister(const GlobalArgs *g, int argc, char *argv[]);
