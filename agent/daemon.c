@@ -50,6 +50,9 @@
 /* A slow retry after an authentication failure: the operator must act. */
 #define AUTH_RETRY_USEC (30 * USEC_PER_MINUTE)
 #define ACTIVATION_KEY_FILE_MAX 4096
+/* After a reload, a host thread still stuck in a hung libvirtd blocks a new
+ * one (libvirt's event loop is per process): retry this often. */
+#define HOST_RETRY_USEC (5 * USEC_PER_SEC)
 
 typedef enum Action {
         ACTION_NONE,
@@ -84,7 +87,7 @@ typedef struct Daemon {
         unsigned job_polls;
 
         sd_event_source *report_timer, *upkeep_timer, *save_timer, *grace_timer, *ready_timer, *stall_timer,
-                *job_timer;
+                *job_timer, *host_retry_timer;
 
         State state;
         bool ready, stopping;
@@ -897,6 +900,19 @@ static int make_client(Daemon *d) {
         return proto_client_new(d->event, &sc, &d->client);
 }
 
+static int on_host_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+
+        d->state.loop_wakeups++;
+        if (d->host)
+                return 0;
+        if (start_host(d) < 0) {
+                (void) sd_event_source_set_time_relative(s, HOST_RETRY_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
         Config n;
@@ -928,8 +944,14 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 d->snap = NULL;
                 app_mapping_done(&d->current);
                 d->mapping_seq = 0;
-                if (start_host(d) < 0)
-                        log_error("Guests are not followed until the configuration is fixed and reloaded");
+                if (start_host(d) < 0) {
+                        /* -EBUSY: the old host thread is still stuck inside
+                         * libvirt; try again until it has gone. */
+                        log_warning("Trying again to follow libvirt in %llu s",
+                                    (unsigned long long) (HOST_RETRY_USEC / USEC_PER_SEC));
+                        (void) sd_event_source_set_time_relative(d->host_retry_timer, HOST_RETRY_USEC);
+                        (void) sd_event_source_set_enabled(d->host_retry_timer, SD_EVENT_ONESHOT);
+                }
         } else {
                 config_free(&d->cfg);
                 d->cfg = n;
@@ -954,6 +976,7 @@ static void daemon_free(Daemon *d) {
         d->ready_timer = sd_event_source_disable_unref(d->ready_timer);
         d->stall_timer = sd_event_source_disable_unref(d->stall_timer);
         d->job_timer = sd_event_source_disable_unref(d->job_timer);
+        d->host_retry_timer = sd_event_source_disable_unref(d->host_retry_timer);
         d->client = proto_client_free(d->client);
         stop_host(d);
         app_mapping_done(&d->current);
@@ -1051,6 +1074,7 @@ int daemon_run(const GlobalArgs *g) {
         if (add_timer(&d, &d.report_timer, on_report_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.save_timer, on_save_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.job_timer, on_job_timer, SCHED_NEVER) < 0 ||
+            add_timer(&d, &d.host_retry_timer, on_host_retry_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.upkeep_timer, on_upkeep_timer, UPKEEP_FIRST_USEC) < 0 ||
             add_timer(&d, &d.ready_timer, on_ready_timer, READY_TIMEOUT_USEC) < 0 ||
             add_timer(&d, &d.stall_timer, on_stall_timer, STALL_CHECK_USEC) < 0)
