@@ -19,6 +19,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/fs-check.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -369,12 +370,23 @@ static void msgf(char **ret, const char *format, ...) {
         va_end(ap);
 }
 
+/* Refuses a parsed number outside the key's range (parse_r is the parser's
+ * result: -ERANGE when it did not even fit), with a message saying the range. */
+static int check_range(const ConfigKey *k, const char *value, int parse_r, uint64_t v, char **ret_msg) {
+        char range[2 * DURATION_STRING_MAX + 4];
+
+        if (parse_r != -ERANGE && v >= k->min && v <= k->max)
+                return 0;
+        format_range(k, range, sizeof range);
+        msgf(ret_msg, "%s = %s is out of range (%s); nothing was changed", k->key, value, range);
+        return -ERANGE;
+}
+
 /* Parses value for key k and stores it. On failure returns a negative errno
  * and a message (caller frees) that names the key, the value and what is
  * accepted; the field is untouched. */
 static int set_value(Config *c, const ConfigKey *k, const char *value, char **ret_msg) {
         void *f = field_of(c, k);
-        char range[2 * DURATION_STRING_MAX + 4];
         int r;
 
         *ret_msg = NULL;
@@ -420,12 +432,9 @@ static int set_value(Config *c, const ConfigKey *k, const char *value, char **re
                              value);
                         return r;
                 }
-                if (r == -ERANGE || v < k->min || v > k->max) {
-                        format_range(k, range, sizeof range);
-                        msgf(ret_msg, "%s = %s is out of range (%s); nothing was changed", k->key, value,
-                             range);
-                        return -ERANGE;
-                }
+                r = check_range(k, value, r, v, ret_msg);
+                if (r < 0)
+                        return r;
                 *(uint64_t *) f = v;
                 return 0;
         }
@@ -437,12 +446,9 @@ static int set_value(Config *c, const ConfigKey *k, const char *value, char **re
                         msgf(ret_msg, "%s = \"%s\" is not a number", k->key, value);
                         return r;
                 }
-                if (r == -ERANGE || v < k->min || v > k->max) {
-                        format_range(k, range, sizeof range);
-                        msgf(ret_msg, "%s = %s is out of range (%s); nothing was changed", k->key, value,
-                             range);
-                        return -ERANGE;
-                }
+                r = check_range(k, value, r, v, ret_msg);
+                if (r < 0)
+                        return r;
                 *(uint32_t *) f = (uint32_t) v;
                 return 0;
         }
@@ -882,12 +888,17 @@ static int strv_push(char ***l, const char *s) {
 /* Reads and parses one file. Missing is fine when optional. */
 static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors) {
         _cleanup_free_ char *text = NULL;
+        char reason[512];
         size_t len;
         int r;
 
-        r = read_file_capped(path, CONFIG_FILE_MAX, &text, &len);
+        /* A configuration someone else could have written is not ours:
+         * it names the server, the CA and the state dir. */
+        r = read_file_trusted(path, CONFIG_FILE_MAX, 0, &text, &len, reason, sizeof(reason));
         if (r == -ENOENT)
                 return 0;
+        if (r == -EPERM && reason[0])
+                return errors_add(errors, path, 0, "refusing to read it: %s", reason);
         if (r == -EFBIG)
                 return errors_add(errors, path, 0, "larger than %d bytes; is this a configuration file?",
                                   CONFIG_FILE_MAX);

@@ -221,6 +221,19 @@ static int read_secret(const char *file, const char *env, const char *what, char
         return 0;
 }
 
+/* The identity changed: what the old consumer had accepted no longer counts,
+ * so the next report is sent in full. */
+static void forget_accepted(const char *state_dir) {
+        State st = {};
+
+        if (state_load(state_dir, &st) >= 0) {
+                st.accepted_digest = mfree(st.accepted_digest);
+                st.accepted_consumer = mfree(st.accepted_consumer);
+                (void) state_save(state_dir, &st);
+        }
+        state_done(&st);
+}
+
 static void print_json_result(bool changed, const char *uuid, const char *owner, const char *server,
                               const char *message) {
         _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
@@ -425,17 +438,8 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                           strna(o.consumer.uuid), o.cfg.state_dir, strna(err));
                 return EX_CANTCREAT;
         }
-        {
-                /* The server has no report from this consumer yet. */
-                State st = {};
-
-                if (state_load(o.cfg.state_dir, &st) >= 0) {
-                        st.accepted_digest = mfree(st.accepted_digest);
-                        st.accepted_consumer = mfree(st.accepted_consumer);
-                        (void) state_save(o.cfg.state_dir, &st);
-                }
-                state_done(&st);
-        }
+        /* The server has no report from this consumer yet. */
+        forget_accepted(o.cfg.state_dir);
         if (json)
                 print_json_result(true, saved->uuid, saved->owner, saved->server_url, "registered");
         else
@@ -484,16 +488,7 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
                 return log_error_errno(r, "Deleted on the server, but cannot remove the identity in %s: %m",
                                        o.cfg.state_dir),
                        EX_CANTCREAT;
-        {
-                State st = {};
-
-                if (state_load(o.cfg.state_dir, &st) >= 0) {
-                        st.accepted_digest = mfree(st.accepted_digest);
-                        st.accepted_consumer = mfree(st.accepted_consumer);
-                        (void) state_save(o.cfg.state_dir, &st);
-                }
-                state_done(&st);
-        }
+        forget_accepted(o.cfg.state_dir);
         if (json)
                 print_json_result(true, o.identity->uuid, o.identity->owner, o.server_url, "unregistered");
         else
