@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""units/: the rendered hvmap.service passes systemd-analyze verify and scores
+an exposure of at most 2.5; sysusers/tmpfiles make the user and the state dir;
+the sample hvmap.conf is the config table; meson install lays out every file."""
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pkgtest import BUILD, HVMAP, config_table, need, parse_sample, run  # noqa: E402
+
+UNIT = os.path.join(BUILD, "units", "hvmap.service")
+MAX_EXPOSURE = 2.5
+
+
+def unit_lines(section):
+    """[(line number, text)] of one section of the rendered unit."""
+    out, cur = [], None
+    with open(UNIT) as f:
+        for i, line in enumerate(f.read().splitlines(), 1):
+            m = re.match(r"^\[(\w+)\]$", line)
+            if m:
+                cur = m.group(1)
+            elif cur == section:
+                out.append((i, line))
+    return out
+
+
+class Unit(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hvpkg-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def test_verify(self):
+        need("systemd-analyze", "systemd")
+        # verify checks that ExecStart= exists and that Documentation= man
+        # pages open: point both at the build tree, change nothing else.
+        with open(UNIT) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^ExecStart=/\S+/hvmap run$")
+        text = re.sub(r"(?m)^ExecStart=\S+", "ExecStart=" + HVMAP, text)
+        unit = os.path.join(self.tmp, "hvmap.service")
+        with open(unit, "w") as f:
+            f.write(text)
+        for sec, page in (("8", "hvmap.8"), ("5", "hvmap.conf.5")):
+            os.makedirs(os.path.join(self.tmp, "man", "man" + sec), exist_ok=True)
+            shutil.copy(os.path.join(BUILD, "man", page), os.path.join(self.tmp, "man", "man" + sec))
+        env = dict(os.environ, MANPATH=os.path.join(self.tmp, "man"))
+        p = run(["systemd-analyze", "verify", unit], check=False, env=env)
+        self.assertEqual((p.returncode, p.stderr.strip()), (0, ""), "systemd-analyze verify:\n" + p.stderr)
+
+    def test_exposure_at_most_2_5(self):
+        need("systemd-analyze", "systemd")
+        p = run(["systemd-analyze", "security", "--offline=yes", "--no-pager", UNIT], check=False)
+        m = re.search(r"Overall exposure level for hvmap\.service: (\d+\.\d+)", p.stdout)
+        self.assertIsNotNone(m, "no exposure score in:\n" + p.stdout + p.stderr)
+        score = float(m.group(1))
+        remaining = [ln for ln in p.stdout.splitlines() if ln.startswith("✗")]
+        print("\nexposure %.1f; remaining:\n%s" % (score, "\n".join(remaining)))
+        self.assertLessEqual(score, MAX_EXPOSURE, p.stdout)
+
+    def test_service_settings(self):
+        with open(UNIT) as f:
+            text = f.read()
+        for line in ("Type=notify", "ExecReload=kill -HUP $MAINPID", "Restart=on-failure",
+                     "StateDirectory=hvmap", "StateDirectoryMode=0700", "ConfigurationDirectory=hvmap",
+                     "UMask=0077", "User=hvmap", "CapabilityBoundingSet=", "NoNewPrivileges=yes",
+                     "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
+                     "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
+                     "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes",
+                     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "RestrictNamespaces=yes",
+                     "LockPersonality=yes", "MemoryDenyWriteExecute=yes", "RestrictRealtime=yes",
+                     "RestrictSUIDSGID=yes", "SystemCallArchitectures=native",
+                     "SystemCallFilter=@system-service", "After=network-online.target",
+                     "Wants=network-online.target",
+                     "Wants=libvirtd-ro.socket virtqemud-ro.socket virtxend-ro.socket",
+                     "After=libvirtd.service virtqemud.service virtxend.service"):
+            self.assertRegex(text, r"(?m)^" + re.escape(line) + "$")
+        self.assertRegex(text, r"(?m)^WatchdogSec=[1-9]")
+        self.assertRegex(text, r"(?m)^RestartSec=[1-9]")
+        self.assertNotIn("@", text.replace("@system-service", "").replace("@privileged", "")
+                         .replace("@resources", "").replace("@chown", "").replace("@setuid", "")
+                         .replace("@keyring", "").replace("@memlock", ""), "an unrendered @var@")
+
+    def test_every_service_setting_says_why(self):
+        lines = unit_lines("Service")
+        for idx, (n, line) in enumerate(lines):
+            if not line or line.startswith("#"):
+                continue
+            prev = [ln for _, ln in lines[:idx]]
+            # A setting belongs to the comment just above it or to a block of
+            # settings right under one comment (Restart=, RestartSec=, ...).
+            j = len(prev) - 1
+            while j >= 0 and prev[j] and not prev[j].startswith("#"):
+                j -= 1
+            self.assertTrue(j >= 0 and prev[j].startswith("#"), "%s:%d %r has no comment" % (UNIT, n, line))
+
+    def test_sysusers_and_tmpfiles(self):
+        need("systemd-sysusers", "systemd")
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(os.path.join(root, "etc"))
+        run(["systemd-sysusers", "--root=" + root, os.path.join(BUILD, "units", "hvmap.sysusers")])
+        with open(os.path.join(root, "etc", "passwd")) as f:
+            pw = [ln.split(":") for ln in f]
+        hv = [e for e in pw if e[0] == "hvmap"]
+        self.assertEqual(len(hv), 1, pw)
+        self.assertLess(int(hv[0][2]), 1000, "not a system user")
+        self.assertIn("nologin", hv[0][6])
+        run(["systemd-tmpfiles", "--root=" + root, "--create", os.path.join(BUILD, "units", "hvmap.tmpfiles")])
+        st = os.stat(os.path.join(root, "var", "lib", "hvmap"))
+        self.assertEqual((oct(st.st_mode & 0o7777), st.st_uid), (oct(0o700), int(hv[0][2])))
+
+
+class SampleConfig(unittest.TestCase):
+    def test_sample_is_the_config_table(self):
+        with open(os.path.join(BUILD, "units", "hvmap.conf")) as f:
+            sample = f.read()
+        self.assertEqual(sample, run([HVMAP, "--config-dir", "/nonexistent", "--rhsm-conf", "", "config",
+                                      "--sample"]).stdout)
+        keys = parse_sample(sample)
+        table = config_table()
+        self.assertEqual(sorted(keys), sorted((r[0], r[1]) for r in table))
+        for sec, key, _, dflt, *_ in table:
+            if dflt is not None and not dflt.isupper():
+                self.assertEqual(keys[(sec, key)], dflt, "[%s] %s" % (sec, key))
+        # Every key is commented out: the sample changes nothing.
+        self.assertFalse([ln for ln in sample.splitlines() if re.match(r"^\s*\w+\s*=", ln)])
+
+    def test_sample_validates(self):
+        tmp = tempfile.mkdtemp(prefix="hvpkg-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        shutil.copy(os.path.join(BUILD, "units", "hvmap.conf"), tmp)
+        with open(os.path.join(tmp, "hvmap.conf"), "a") as f:
+            ca = [d for d in ("/etc/ssl/certs", "/etc/pki/tls/certs") if os.path.isdir(d)][0]
+            f.write("\n[server]\nurl = https://cp.example.com/candlepin\nca_dir = %s\n" % ca)
+        run([HVMAP, "--config-dir", tmp, "--rhsm-conf", "", "--state-dir", tmp, "config", "--check"])
+
+
+EXPECTED_INSTALL = {
+    "usr/bin/hvmap", "etc/hvmap/hvmap.conf", "etc/hvmap/hvmap.conf.d/", "var/lib/hvmap/",
+    "usr/share/man/man8/hvmap.8", "usr/share/man/man5/hvmap.conf.5",
+    "UNITDIR/hvmap.service", "usr/lib/sysusers.d/hvmap.conf", "usr/lib/tmpfiles.d/hvmap.conf",
+}
+
+
+def installed_files(destdir):
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(destdir):
+        rel = os.path.relpath(dirpath, destdir)
+        for f in filenames:
+            out.add(os.path.normpath(os.path.join(rel, f)))
+        if not dirnames and not filenames:
+            out.add(rel + "/")
+    return out
+
+
+class Install(unittest.TestCase):
+    def test_meson_install_layout(self):
+        tmp = tempfile.mkdtemp(prefix="hvpkg-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", "--destdir", tmp], timeout=300)
+        got = installed_files(tmp)
+        unit = [f for f in got if f.endswith("/hvmap.service")]
+        self.assertEqual(len(unit), 1, got)
+        want = {f.replace("UNITDIR", os.path.dirname(unit[0])) for f in EXPECTED_INSTALL}
+        self.assertEqual(got, want)
+        self.assertEqual(os.stat(os.path.join(tmp, "var/lib/hvmap")).st_mode & 0o777, 0o700)
+
+
+if __name__ == "__main__":
+    unittest.main()
