@@ -3,14 +3,17 @@
 #include "agent/app.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "util/cleanup.h"
@@ -36,6 +39,30 @@ char *app_format_time(uint64_t realtime_usec, char *buf, size_t bufsz) {
         (void) snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         return buf;
+}
+
+void app_state_dir_give_back(const char *dir) {
+        static const char *const files[] = { "cert.pem", "key.pem", "consumer.json", "state.json" };
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (geteuid() != 0)
+                return;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid == 0)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                struct stat fst;
+
+                if (fstatat(fd, files[i], &fst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(fst.st_mode) ||
+                    fst.st_uid == st.st_uid)
+                        continue;
+                if (fchownat(fd, files[i], st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        log_warning_errno(errno,
+                                          "Cannot give %s/%s to the state directory's owner (uid %u): %m; "
+                                          "the service may not be able to read it",
+                                          dir, files[i], (unsigned) st.st_uid);
+        }
 }
 
 int app_load_config(const GlobalArgs *g, bool need_server, Config *ret) {

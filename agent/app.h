@@ -56,6 +56,12 @@ void app_mapping_done(AppMapping *m);
 int app_host_wait_synced(const HostConfig *hc, uint64_t timeout_usec, Host **ret_host,
                          HostSnapshot **ret_snap);
 
+/* When root has written identity or state files into a state directory that
+ * belongs to another user (the service's own, e.g. "hvmap"), hands the files
+ * to that user, so `hvmap register` run as root does not lock the service
+ * out. Logs a warning for a file it cannot hand over. */
+void app_state_dir_give_back(const char *dir);
+
 /* CLOCK_MONOTONIC / CLOCK_REALTIME now, in µs. */
 uint64_t app_now_usec(int clock);
 

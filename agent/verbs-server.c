@@ -440,6 +440,7 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         }
         /* The server has no report from this consumer yet. */
         forget_accepted(o.cfg.state_dir);
+        app_state_dir_give_back(o.cfg.state_dir);
         if (json)
                 print_json_result(true, saved->uuid, saved->owner, saved->server_url, "registered");
         else
@@ -593,6 +594,7 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         r = state_save(o.cfg.state_dir, &st);
         if (r < 0)
                 log_warning_errno(r, "Cannot update %s/%s: %m", o.cfg.state_dir, STATE_FILE);
+        app_state_dir_give_back(o.cfg.state_dir);
         state_done(&st);
 
         if (o.kind != PROTO_RESULT_OK) {
