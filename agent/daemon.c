@@ -39,10 +39,12 @@
 /* READY=1 waits for the first listing, but not forever: a host whose
  * libvirtd is down must still start (it reconnects by itself). */
 #define READY_TIMEOUT_USEC (30 * USEC_PER_SEC)
-/* The host thread turns at least once a second unless a libvirt call
- * hangs; this long without a turn is reported as "not responding". */
-#define STALL_USEC (15 * USEC_PER_SEC)
-#define STALL_CHECK_USEC (15 * USEC_PER_SEC)
+/* The host thread turns at least every 5 s unless a libvirt call hangs;
+ * this long without a turn is reported as "not responding". Checked every
+ * 20 s: the check is an idle wakeup, and keepalive notices a hung libvirtd
+ * on its own after interval × count. */
+#define STALL_USEC (20 * USEC_PER_SEC)
+#define STALL_CHECK_USEC (20 * USEC_PER_SEC)
 /* Check-in jobs: virt-who polls after 15 s, then every 30 s. */
 #define JOB_POLL_FIRST_USEC (2 * USEC_PER_SEC)
 #define JOB_POLL_MAX_USEC (30 * USEC_PER_SEC)

@@ -25,9 +25,9 @@
 /* One-shot: how long to wait for libvirt before calling it unreachable.
  * Opening a 10 000-domain test file takes 1.2-1.5 s, a real host far less. */
 #define PRINT_TIMEOUT_USEC_DEFAULT (UINT64_C(60) * USEC_PER_SEC)
-/* --watch: the host thread turns at least once a second; this long without
+/* --watch: the host thread turns at least every 5 s; this long without
  * a turn means it is blocked inside libvirt (a hung libvirtd). */
-#define PRINT_STALL_USEC (UINT64_C(5) * USEC_PER_SEC)
+#define PRINT_STALL_USEC (UINT64_C(15) * USEC_PER_SEC)
 /* --watch: how often the heartbeat is checked when nothing else happens. */
 #define PRINT_POLL_MSEC 250
 #define PRINT_GLOBS_MAX 64

@@ -126,8 +126,8 @@ static inline void host_snapshot_unrefp(HostSnapshot **s) {
 }
 
 /* CLOCK_MONOTONIC time (µs) when the host thread last completed a loop turn.
- * The thread turns at least once a second while it is not blocked inside a
- * libvirt call, so a value several seconds old means libvirtd hangs. */
+ * The thread turns at least every 5 s while it is not blocked inside a
+ * libvirt call, so a value over 10 s old means libvirtd hangs. */
 uint64_t host_heartbeat_usec(Host *h);
 
 /* Stops the thread and frees the Host. Waits at most about 1.5 s: a thread
