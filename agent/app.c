@@ -167,6 +167,26 @@ void app_mapping_done(AppMapping *m) {
         *m = (AppMapping){};
 }
 
+int app_mapping_copy(const AppMapping *src, AppMapping *ret) {
+        AppMapping m = {};
+
+        m.guests = calloc(src->m.n_guests ? src->m.n_guests : 1, sizeof(ProtoGuest));
+        m.facts = calloc(src->m.n_facts ? src->m.n_facts : 1, sizeof(ProtoFact));
+        if (!m.guests || !m.facts) {
+                app_mapping_done(&m);
+                return -ENOMEM;
+        }
+        memcpy(m.guests, src->m.guests, src->m.n_guests * sizeof(ProtoGuest));
+        memcpy(m.facts, src->m.facts, src->m.n_facts * sizeof(ProtoFact));
+        m.snapshot = host_snapshot_ref(src->snapshot);
+        m.m = src->m;
+        m.m.guests = m.guests;
+        m.m.facts = m.facts;
+        memcpy(m.digest, src->digest, sizeof m.digest);
+        *ret = m;
+        return 0;
+}
+
 int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz) {
         AppMapping m = {};
         int r;

@@ -47,6 +47,9 @@ typedef struct AppMapping {
  * a field breaks a server limit, -ENOMEM. */
 int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz);
 void app_mapping_done(AppMapping *m);
+/* A second AppMapping for the same snapshot (a reference, copied arrays and
+ * digest; no JSON is rebuilt). 0 or -ENOMEM. */
+int app_mapping_copy(const AppMapping *src, AppMapping *ret);
 
 /* For one-shot commands: starts host/, waits up to timeout_usec for its
  * first full listing. Returns 0 with the host and a synced snapshot, or
