@@ -24,6 +24,7 @@
 #include "agent/state.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/fs-check.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -92,7 +93,11 @@ typedef struct Daemon {
         unsigned job_polls;
 
         sd_event_source *report_timer, *upkeep_timer, *save_timer, *grace_timer, *ready_timer, *stall_timer,
-                *job_timer, *host_retry_timer;
+                *job_timer, *host_retry_timer, *confirm_timer;
+        /* A report timed out with no answer: the server may still apply it
+         * late, over a newer one. The next accepted report is sent once more
+         * after that window to be sure (scripts/... test_fault_matrix). */
+        bool unconfirmed;
 
         State state;
         bool ready, stopping;
@@ -388,6 +393,8 @@ static void attempt_failed(Daemon *d, const ProtoResult *r, const char *what) {
         char wait[DURATION_STRING_MAX];
 
         d->state.consecutive_failures++;
+        if (r->kind == PROTO_RESULT_TEMPORARY && r->http_status == 0)
+                d->unconfirmed = true;
         (void) state_set_string(&d->state.last_result, proto_result_kind_to_string(r->kind));
         d->state.last_http_status = r->http_status;
         (void) state_set_string(&d->state.last_message, r->message);
@@ -465,6 +472,24 @@ static void report_accepted(Daemon *d) {
         app_mapping_done(&d->sending);
         refresh_dirty(d);
         (void) save_state_now(d);
+        if (d->unconfirmed) {
+                /* An earlier attempt timed out; if the server applies it
+                 * late, it overwrites this one. Send again after that window. */
+                d->unconfirmed = false;
+                log_info("An earlier report timed out; confirming this one in %llu s",
+                         (unsigned long long) (2 * d->cfg.timeout_usec / USEC_PER_SEC));
+                (void) sd_event_source_set_time_relative(d->confirm_timer, 2 * d->cfg.timeout_usec);
+                (void) sd_event_source_set_enabled(d->confirm_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static int on_confirm_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+
+        d->state.loop_wakeups++;
+        sched_force(&d->sched);
+        rearm(d);
+        return 0;
 }
 
 static int on_job_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -625,7 +650,8 @@ static int read_activation_keys(const char *path, char **ret) {
         char *s, *e;
         int r;
 
-        r = read_file_capped(path, ACTIVATION_KEY_FILE_MAX, &text, &len);
+        /* A key file someone else could have written is not ours to send. */
+        r = read_file_trusted(path, ACTIVATION_KEY_FILE_MAX, 0, &text, &len, NULL, 0);
         if (r < 0)
                 return r;
         if (memchr(text, '\0', len))
@@ -985,6 +1011,7 @@ static void daemon_free(Daemon *d) {
         d->stall_timer = sd_event_source_disable_unref(d->stall_timer);
         d->job_timer = sd_event_source_disable_unref(d->job_timer);
         d->host_retry_timer = sd_event_source_disable_unref(d->host_retry_timer);
+        d->confirm_timer = sd_event_source_disable_unref(d->confirm_timer);
         d->client = proto_client_free(d->client);
         stop_host(d);
         app_mapping_done(&d->current);
@@ -1009,6 +1036,29 @@ static int add_timer(Daemon *d, sd_event_source **ret, sd_event_time_handler_t c
         if (first == SCHED_NEVER)
                 r = sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
         return r;
+}
+
+/* Removes the hidden temporaries an interrupted atomic write leaves
+ * (".key.pem.XXXXXX" ...): complete, private, but nobody else cleans them. */
+static void remove_stale_temporaries(const char *dir) {
+        static const char *const bases[] = { ".cert.pem.", ".key.pem.", ".consumer.json.", ".state.json." };
+        _cleanup_(closedirp) DIR *dd = opendir(dir);
+        struct dirent *de;
+
+        if (!dd)
+                return;
+        while ((de = readdir(dd)))
+                for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
+                        size_t n = strlen(bases[i]);
+
+                        if (strncmp(de->d_name, bases[i], n) != 0 || strlen(de->d_name) != n + 6)
+                                continue;
+                        if (unlinkat(dirfd(dd), de->d_name, 0) < 0)
+                                log_warning_errno(errno, "Cannot remove the leftover %s/%s: %m", dir,
+                                                  de->d_name);
+                        else
+                                log_info("Removed %s/%s, left by an interrupted write", dir, de->d_name);
+                }
 }
 
 static void restore_state(Daemon *d) {
@@ -1067,6 +1117,7 @@ int daemon_run(const GlobalArgs *g) {
 
         sched_config_from(&d.cfg, &d.sc);
         sched_init(&d.sched, &d.sc, 0, 0);
+        remove_stale_temporaries(d.cfg.state_dir);
         restore_state(&d);
 
         r = sd_event_default(&d.event);
@@ -1083,6 +1134,7 @@ int daemon_run(const GlobalArgs *g) {
             add_timer(&d, &d.save_timer, on_save_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.job_timer, on_job_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.host_retry_timer, on_host_retry_timer, SCHED_NEVER) < 0 ||
+            add_timer(&d, &d.confirm_timer, on_confirm_timer, SCHED_NEVER) < 0 ||
             add_timer(&d, &d.upkeep_timer, on_upkeep_timer,
                       UPKEEP_FIRST_USEC + rnd(&d) % UPKEEP_INTERVAL_USEC) < 0 ||
             add_timer(&d, &d.ready_timer, on_ready_timer, READY_TIMEOUT_USEC) < 0 ||

@@ -31,6 +31,7 @@ void sched_identity_restored(Sched *s) {
         s->gone = false;
         s->failures = 0;
         s->not_before = 0;
+        s->retry_after_until = 0;
 }
 
 uint64_t sched_backoff_window(const SchedConfig *c, unsigned failures) {
@@ -50,7 +51,7 @@ uint64_t sched_next(const Sched *s, const SchedConfig *c) {
                 return SCHED_NEVER;
 
         if (s->forced)
-                return s->not_before;
+                return s->retry_after_until;
 
         if (s->dirty)
                 due = add_sat(s->dirty_since, c->debounce_usec);
@@ -80,6 +81,7 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
         case SCHED_RESULT_OK:
                 s->failures = 0;
                 s->not_before = 0;
+                s->retry_after_until = 0;
                 s->last_success = now;
                 s->dirty = false;
                 return;
@@ -102,6 +104,7 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
         switch (result) {
         case SCHED_RESULT_RETRY_AFTER:
                 delay = max_u64(delay, retry_after_usec);
+                s->retry_after_until = add_sat(now, retry_after_usec);
                 break;
         case SCHED_RESULT_AUTH:
                 delay = max_u64(delay, c->auth_retry_usec);

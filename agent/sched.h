@@ -39,6 +39,7 @@ typedef struct Sched {
         uint64_t last_success; /* when the server last accepted; 0 = never */
         unsigned failures; /* consecutive failed attempts */
         uint64_t not_before; /* backoff or Retry-After deadline */
+        uint64_t retry_after_until; /* the server's own Retry-After deadline: even a forced report waits */
         uint64_t splay_offset; /* this host's fixed offset in [0, splay) */
 } Sched;
 
@@ -50,7 +51,9 @@ void sched_init(Sched *s, const SchedConfig *c, uint64_t splay_seed, uint64_t la
 /* The caller compared the current mapping with the accepted one. */
 void sched_set_dirty(Sched *s, bool dirty, uint64_t now);
 
-/* Report as soon as Retry-After allows, bypassing debounce and min_gap. */
+/* Report as soon as the server's Retry-After allows, bypassing debounce,
+ * min_gap and our own backoff (an operator asked: after fixing credentials,
+ * say). */
 void sched_force(Sched *s);
 
 /* The identity is usable again (registered anew): reports may resume. */

@@ -10,6 +10,7 @@
 
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
+#include "util/fs-check.h"
 
 #define STATE_VERSION 1
 
@@ -211,7 +212,9 @@ int state_load(const char *dir, State *ret) {
 
         if (!path)
                 return -ENOMEM;
-        r = read_file_capped(path, STATE_FILE_MAX, &text, &len);
+        /* Never follow a symlink planted in the state dir, and never trust a
+         * state file someone else could have written (-ELOOP, -EPERM). */
+        r = read_file_trusted(path, STATE_FILE_MAX, FS_CHECK_NOFOLLOW, &text, &len, NULL, 0);
         if (r < 0)
                 return r;
         return state_parse(text, len, ret);
@@ -226,5 +229,5 @@ int state_save(const char *dir, const State *s) {
         r = state_format(s, &text);
         if (r < 0)
                 return r;
-        return write_file_atomic(path, text, strlen(text), 0644);
+        return write_file_atomic(path, text, strlen(text), 0600);
 }

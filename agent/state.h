@@ -50,7 +50,7 @@ int state_format(const State *s, char **ret);
 
 /* Loads dir/state.json: -ENOENT when there is none. Does not log. */
 int state_load(const char *dir, State *ret);
-/* Writes dir/state.json atomically (0644). Does not log. */
+/* Writes dir/state.json atomically (0600). Does not log. */
 int state_save(const char *dir, const State *s);
 
 /* Replaces *field with a copy of value (NULL clears); -ENOMEM. */

@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
+#include "util/fs-check.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -202,7 +203,12 @@ static int read_secret(const char *file, const char *env, const char *what, char
                 if (!text)
                         return -ENOMEM;
         } else {
-                r = read_file_capped(file, SECRET_MAX, &text, &len);
+                char reason[512] = "";
+
+                /* A secret file someone else could have written is not ours. */
+                r = read_file_trusted(file, SECRET_MAX, 0, &text, &len, reason, sizeof reason);
+                if (r < 0 && reason[0])
+                        return log_error_errno(r, "Refusing the %s file: %s", what, reason);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the %s from %s: %m", what, file);
         }

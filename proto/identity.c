@@ -24,6 +24,7 @@
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
+#include "util/fs-check.h"
 
 /* PEM files of an identity are a few KiB; consumer.json well under 1 KiB. */
 #define IDENTITY_FILE_MAX (256U * 1024U)
@@ -191,9 +192,14 @@ static int check_pair(const char *cert_pem, size_t cert_len, const char *key_pem
         return 0;
 }
 
-static int read_file(const char *path, char **ret, size_t *ret_len, char **ret_error) {
-        int r = read_file_capped(path, IDENTITY_FILE_MAX, ret, ret_len);
+/* Reads an identity file that must be ours (util/fs-check.h); flags add
+ * FS_CHECK_NOFOLLOW for hvmap's own state dir. */
+static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *ret_len, char **ret_error) {
+        char reason[512];
+        int r = read_file_trusted(path, IDENTITY_FILE_MAX, flags, ret, ret_len, reason, sizeof(reason));
 
+        if (r < 0 && reason[0])
+                return set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
                 return set_error(ret_error, r, "cannot read %s: %s", path, strerror(-r));
         return 0;
@@ -275,16 +281,17 @@ static int identity_paths(const char *dir, ProtoIdentity *id) {
         return 0;
 }
 
-static int load_pair(ProtoIdentity *id, const char *want_cn, char **ret_cn, char **ret_o, char **ret_error) {
+static int load_pair(ProtoIdentity *id, FsCheckFlags flags, const char *want_cn, char **ret_cn, char **ret_o,
+                     char **ret_error) {
         _cleanup_free_ char *cert = NULL;
         char *key = NULL;
         size_t cert_len = 0, key_len = 0;
         int r;
 
-        r = read_file(id->cert_path, &cert, &cert_len, ret_error);
+        r = read_file(id->cert_path, flags, &cert, &cert_len, ret_error);
         if (r < 0)
                 return r;
-        r = read_file(id->key_path, &key, &key_len, ret_error);
+        r = read_file(id->key_path, flags, &key, &key_len, ret_error);
         if (r < 0)
                 return r;
         r = check_pair(cert, cert_len, key, key_len, id->cert_path, id->key_path, want_cn, id, ret_cn, ret_o,
@@ -296,6 +303,7 @@ static int load_pair(ProtoIdentity *id, const char *want_cn, char **ret_cn, char
 int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) {
         _cleanup_(proto_identity_freep) ProtoIdentity *id = NULL;
         _cleanup_free_ char *json_path = NULL, *json = NULL;
+        char reason[512];
         size_t len;
         int r;
 
@@ -303,9 +311,12 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
                 return -EINVAL;
         if (asprintf(&json_path, "%s/consumer.json", dir) < 0)
                 return -ENOMEM;
-        r = read_file_capped(json_path, IDENTITY_FILE_MAX, &json, &len);
+        r = read_file_trusted(json_path, IDENTITY_FILE_MAX, FS_CHECK_NOFOLLOW, &json, &len, reason,
+                              sizeof(reason));
         if (r == -ENOENT)
                 return set_error(ret_error, r, "not registered (no %s)", json_path);
+        if (r < 0 && reason[0])
+                return set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
                 return set_error(ret_error, r, "cannot read %s: %s", json_path, strerror(-r));
         id = calloc(1, sizeof(*id));
@@ -317,7 +328,7 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
         r = identity_paths(dir, id);
         if (r < 0)
                 return r;
-        r = load_pair(id, id->uuid, NULL, NULL, ret_error);
+        r = load_pair(id, FS_CHECK_NOFOLLOW, id->uuid, NULL, NULL, ret_error);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(id);
@@ -339,7 +350,7 @@ int proto_identity_load_rhsm(const char *dir, ProtoIdentity **ret, char **ret_er
         if (access(id->cert_path, F_OK) < 0 && errno == ENOENT)
                 return set_error(ret_error, -ENOENT, "no subscription-manager identity (no %s)",
                                  id->cert_path);
-        r = load_pair(id, NULL, &id->uuid, &id->owner, ret_error);
+        r = load_pair(id, 0, NULL, &id->uuid, &id->owner, ret_error);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(id);

@@ -175,6 +175,9 @@ Test(sched, auth_failure_retries_slowly) {
         sched_started(&s, 11 * S);
         sched_finished(&s, &cfg, SCHED_RESULT_AUTH, 0, 11 * S, 0);
         cr_expect_eq(sched_next(&s, &cfg), 11 * S + 1800 * S);
+        /* An operator who fixed the credentials may ask for a report now. */
+        sched_force(&s);
+        cr_expect_eq(sched_next(&s, &cfg), 0, "a forced report skips our own backoff");
 }
 
 Test(sched, gone_stops_until_identity_restored) {

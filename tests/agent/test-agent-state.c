@@ -88,7 +88,7 @@ Test(state, save_and_load) {
         cr_expect_eq(b.accepted_guests, 5);
         snprintf(path, sizeof path, "%s/state.json", dir);
         cr_assert_eq(stat(path, &st), 0);
-        cr_expect_eq(st.st_mode & 0777, 0644);
+        cr_expect_eq(st.st_mode & 0777, 0600);
         unlink(path);
         rmdir(dir);
         state_done(&a);

@@ -208,6 +208,18 @@ class Registration(unittest.TestCase):
         for p in (first, again):
             self.assertNotIn("hv-key", p.stdout + p.stderr)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to own files as another user")
+    def test_register_as_root_gives_files_to_the_service_user(self):
+        st = Stack(self, register=False)
+        os.makedirs(st.state_dir, mode=0o700)
+        os.chown(st.state_dir, 65534, 65534)  # the service's own user owns its StateDirectory
+        st.hvmap("register")
+        st.hvmap("report")
+        for name in ("cert.pem", "key.pem", "consumer.json", "state.json"):
+            info = os.stat(os.path.join(st.state_dir, name))
+            self.assertEqual((info.st_uid, info.st_gid), (65534, 65534), name)
+        self.assertEqual(os.stat(os.path.join(st.state_dir, "key.pem")).st_mode & 0o777, 0o600)
+
 
 if __name__ == "__main__":
     unittest.main()
