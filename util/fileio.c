@@ -100,17 +100,13 @@ fail:
         return r;
 }
 
-int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -1;
+int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, alloc;
         struct stat st;
 
-        if (!path || !ret)
+        if (fd < 0 || !ret)
                 return -EINVAL;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))
@@ -156,4 +152,15 @@ int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_
                 *ret_len = len;
         *ret = TAKE_PTR(buf);
         return 0;
+}
+
+int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = -1;
+
+        if (!path || !ret)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd_capped(fd, max_size, ret, ret_len);
 }

@@ -16,3 +16,5 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * caller frees. -EFBIG when it is larger than max_size bytes; -EISDIR or
  * -EINVAL when it is not a regular file. ret_len may be NULL. */
 int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len);
+/* The same for an open descriptor (read from its current offset). */
+int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 /* The owner of the directory path is in, or (uid_t) -1. */
 static uid_t parent_owner(const char *path) {
@@ -59,8 +60,6 @@ int fs_check_stat(const char *path, const struct stat *st, char *reason, size_t 
 int read_file_trusted(const char *path, size_t max_size, FsCheckFlags flags, char **ret, size_t *ret_len,
                       char *reason, size_t reasonsz) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, alloc;
         struct stat st;
         int r;
 
@@ -88,43 +87,6 @@ int read_file_trusted(const char *path, size_t max_size, FsCheckFlags flags, cha
         r = fs_check_stat(path, &st, reason, reasonsz);
         if (r < 0)
                 return r;
-        if ((uint64_t) st.st_size > max_size)
-                return -EFBIG;
-
-        /* Read to EOF, never past the cap: the size may change under us. */
-        alloc = (size_t) st.st_size + 1;
-        buf = malloc(alloc + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k;
-
-                if (len == alloc) {
-                        char *n;
-
-                        if (alloc > max_size)
-                                return -EFBIG;
-                        alloc = alloc * 2 > max_size + 1 ? max_size + 1 : alloc * 2;
-                        n = realloc(buf, alloc + 1);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                }
-                k = read(fd, buf + len, alloc - len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        if (len > max_size)
-                return -EFBIG;
-        buf[len] = 0;
-        if (ret_len)
-                *ret_len = len;
-        *ret = TAKE_PTR(buf);
-        return 0;
+        /* Checked on the opened descriptor: the file cannot be swapped in between. */
+        return read_fd_capped(fd, max_size, ret, ret_len);
 }
