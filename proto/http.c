@@ -90,10 +90,7 @@ struct ProtoHttp {
         char correlation_id[33];
 };
 
-/* ---- CA bundle --------------------------------------------------------- */
-
-static int set_error(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
-static int set_error(char **ret_error, int r, const char *format, ...) {
+int proto_set_error(char **ret_error, int r, const char *format, ...) {
         va_list ap;
 
         if (ret_error) {
@@ -106,6 +103,8 @@ static int set_error(char **ret_error, int r, const char *format, ...) {
         }
         return r;
 }
+
+/* ---- CA bundle --------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
@@ -133,10 +132,11 @@ int proto_ca_bundle_load(const char *dir, char **ret, size_t *ret_len, char **re
         int r;
 
         if (!dir || !*dir)
-                return set_error(ret_error, -ENOENT, "no CA directory configured");
+                return proto_set_error(ret_error, -ENOENT, "no CA directory configured");
         d = opendir(dir);
         if (!d)
-                return set_error(ret_error, -errno, "cannot open CA directory %s: %s", dir, strerror(errno));
+                return proto_set_error(ret_error, -errno, "cannot open CA directory %s: %s", dir,
+                                       strerror(errno));
         while ((errno = 0, de = readdir(d))) {
                 size_t l = strlen(de->d_name);
                 struct stat st;
@@ -163,7 +163,7 @@ int proto_ca_bundle_load(const char *dir, char **ret, size_t *ret_len, char **re
         }
         closedir(d);
         if (n == 0)
-                return set_error(ret_error, -ENOENT, "no CA certificates (*.pem) in %s", dir);
+                return proto_set_error(ret_error, -ENOENT, "no CA certificates (*.pem) in %s", dir);
         qsort(names, n, sizeof(char *), cmp_str);
 
         for (size_t i = 0; i < n; i++) {
@@ -174,19 +174,19 @@ int proto_ca_bundle_load(const char *dir, char **ret, size_t *ret_len, char **re
                         return -ENOMEM;
                 r = read_file_capped(path, CA_FILE_MAX, &data, &len);
                 if (r < 0)
-                        return set_error(ret_error, r, "cannot read CA certificate %s: %s", path,
-                                         strerror(-r));
+                        return proto_set_error(ret_error, r, "cannot read CA certificate %s: %s", path,
+                                               strerror(-r));
                 r = pem_has_certificate(data, len);
                 if (r == -EBADMSG)
-                        return set_error(ret_error, r, "CA file %s holds no PEM certificate", path);
+                        return proto_set_error(ret_error, r, "CA file %s holds no PEM certificate", path);
                 if (r < 0)
                         return r;
                 r = buf_append(&bundle, data, len);
                 if (r >= 0)
                         r = buf_append_str(&bundle, "\n");
                 if (r == -E2BIG)
-                        return set_error(ret_error, r, "CA certificates in %s exceed %u bytes", dir,
-                                         CA_BUNDLE_MAX);
+                        return proto_set_error(ret_error, r, "CA certificates in %s exceed %u bytes", dir,
+                                               CA_BUNDLE_MAX);
                 if (r < 0)
                         return r;
         }

@@ -29,21 +29,6 @@
 /* PEM files of an identity are a few KiB; consumer.json well under 1 KiB. */
 #define IDENTITY_FILE_MAX (256U * 1024U)
 
-static int set_error(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
-static int set_error(char **ret_error, int r, const char *format, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                free(*ret_error);
-                *ret_error = NULL;
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static int no_password_cb(char *buf, int size, int rwflag, void *u) {
         /* Never prompt: an encrypted key is an error. */
         return 0;
@@ -168,21 +153,23 @@ static int check_pair(const char *cert_pem, size_t cert_len, const char *key_pem
 
         r = pem_to_x509(cert_pem, cert_len, &x);
         if (r < 0)
-                return set_error(ret_error, r, "%s is not a PEM certificate", what_cert);
+                return proto_set_error(ret_error, r, "%s is not a PEM certificate", what_cert);
         r = pem_to_key(key_pem, key_len, &k);
         if (r < 0)
-                return set_error(ret_error, r, "%s is not an unencrypted PEM private key (PKCS#1 or PKCS#8)",
-                                 what_key);
+                return proto_set_error(ret_error, r,
+                                       "%s is not an unencrypted PEM private key (PKCS#1 or PKCS#8)",
+                                       what_key);
         if (X509_check_private_key(x, k) != 1)
-                return set_error(ret_error, -EKEYREJECTED, "%s does not belong to %s", what_key, what_cert);
+                return proto_set_error(ret_error, -EKEYREJECTED, "%s does not belong to %s", what_key,
+                                       what_cert);
         r = cert_fields(x, &cn, &o, &serial, &id->not_before, &id->not_after);
         if (r < 0)
-                return set_error(ret_error, r, "cannot read the fields of %s", what_cert);
+                return proto_set_error(ret_error, r, "cannot read the fields of %s", what_cert);
         if (!cn || !proto_uuid_valid(cn))
-                return set_error(ret_error, -EBADMSG, "%s has no consumer uuid as its CN", what_cert);
+                return proto_set_error(ret_error, -EBADMSG, "%s has no consumer uuid as its CN", what_cert);
         if (want_cn && strcasecmp(cn, want_cn) != 0)
-                return set_error(ret_error, -EKEYREJECTED, "%s is for consumer %s, not %s", what_cert, cn,
-                                 want_cn);
+                return proto_set_error(ret_error, -EKEYREJECTED, "%s is for consumer %s, not %s", what_cert,
+                                       cn, want_cn);
         free(id->serial);
         id->serial = TAKE_PTR(serial);
         if (ret_cn)
@@ -199,9 +186,9 @@ static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *r
         int r = read_file_trusted(path, IDENTITY_FILE_MAX, flags, ret, ret_len, reason, sizeof(reason));
 
         if (r < 0 && reason[0])
-                return set_error(ret_error, r, "refusing %s", reason);
+                return proto_set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
-                return set_error(ret_error, r, "cannot read %s: %s", path, strerror(-r));
+                return proto_set_error(ret_error, r, "cannot read %s: %s", path, strerror(-r));
         return 0;
 }
 
@@ -314,17 +301,17 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
         r = read_file_trusted(json_path, IDENTITY_FILE_MAX, FS_CHECK_NOFOLLOW, &json, &len, reason,
                               sizeof(reason));
         if (r == -ENOENT)
-                return set_error(ret_error, r, "not registered (no %s)", json_path);
+                return proto_set_error(ret_error, r, "not registered (no %s)", json_path);
         if (r < 0 && reason[0])
-                return set_error(ret_error, r, "refusing %s", reason);
+                return proto_set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
-                return set_error(ret_error, r, "cannot read %s: %s", json_path, strerror(-r));
+                return proto_set_error(ret_error, r, "cannot read %s: %s", json_path, strerror(-r));
         id = calloc(1, sizeof(*id));
         if (!id)
                 return -ENOMEM;
         r = proto_parse_identity_json(json, len, id);
         if (r < 0)
-                return set_error(ret_error, r, "%s is not a valid hvmap identity", json_path);
+                return proto_set_error(ret_error, r, "%s is not a valid hvmap identity", json_path);
         r = identity_paths(dir, id);
         if (r < 0)
                 return r;
@@ -348,8 +335,8 @@ int proto_identity_load_rhsm(const char *dir, ProtoIdentity **ret, char **ret_er
         if (r < 0)
                 return r;
         if (access(id->cert_path, F_OK) < 0 && errno == ENOENT)
-                return set_error(ret_error, -ENOENT, "no subscription-manager identity (no %s)",
-                                 id->cert_path);
+                return proto_set_error(ret_error, -ENOENT, "no subscription-manager identity (no %s)",
+                                       id->cert_path);
         r = load_pair(id, 0, NULL, &id->uuid, &id->owner, ret_error);
         if (r < 0)
                 return r;
@@ -390,7 +377,8 @@ int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *ser
         if (!dir || !c || !c->uuid)
                 return -EINVAL;
         if (!c->cert_pem || !c->key_pem)
-                return set_error(ret_error, -EBADMSG, "the server sent no identity certificate and key");
+                return proto_set_error(ret_error, -EBADMSG,
+                                       "the server sent no identity certificate and key");
         check = calloc(1, sizeof(*check));
         if (!check)
                 return -ENOMEM;
@@ -406,18 +394,18 @@ int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *ser
         if (asprintf(&json_path, "%s/consumer.json", dir) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return set_error(ret_error, -errno, "cannot create %s: %s", dir, strerror(errno));
+                return proto_set_error(ret_error, -errno, "cannot create %s: %s", dir, strerror(errno));
         /* Key first: a crash in between leaves a key without its cert, which load refuses, never a cert
          * whose key is gone. */
         r = write_file_atomic(check->key_path, c->key_pem, strlen(c->key_pem), 0600);
         if (r < 0)
-                return set_error(ret_error, r, "cannot write %s: %s", check->key_path, strerror(-r));
+                return proto_set_error(ret_error, r, "cannot write %s: %s", check->key_path, strerror(-r));
         r = write_file_atomic(check->cert_path, c->cert_pem, strlen(c->cert_pem), 0644);
         if (r < 0)
-                return set_error(ret_error, r, "cannot write %s: %s", check->cert_path, strerror(-r));
+                return proto_set_error(ret_error, r, "cannot write %s: %s", check->cert_path, strerror(-r));
         r = write_consumer_json(json_path, check, c, server_url);
         if (r < 0)
-                return set_error(ret_error, r, "cannot write %s: %s", json_path, strerror(-r));
+                return proto_set_error(ret_error, r, "cannot write %s: %s", json_path, strerror(-r));
         if (ret)
                 return proto_identity_load(dir, ret, ret_error);
         return 0;

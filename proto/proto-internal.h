@@ -13,6 +13,11 @@
 #include <systemd/sd-event.h>
 
 #include "proto/proto.h"
+#include "util/cleanup.h"
+
+/* Replaces *ret_error (when not NULL) with a formatted one-line reason and
+ * returns r, for "return proto_set_error(ret_error, -EIO, ...)". */
+int proto_set_error(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
 
 /* ---- json.c ---- */
 /* true when the n bytes are well-formed UTF-8 (no overlongs, surrogates or
