@@ -22,6 +22,7 @@
 #include "agent/app.h"
 #include "agent/sched.h"
 #include "agent/state.h"
+#include "util/event-util.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/fs-check.h"
@@ -193,7 +194,7 @@ static void save_state_later(Daemon *d) {
         (void) sd_event_source_get_enabled(d->save_timer, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
-        (void) sd_event_source_set_time_relative(d->save_timer, SAVE_DELAY_USEC);
+        (void) event_source_set_time_relative(d->save_timer, SAVE_DELAY_USEC);
         (void) sd_event_source_set_enabled(d->save_timer, SD_EVENT_ONESHOT);
 }
 
@@ -478,7 +479,7 @@ static void report_accepted(Daemon *d) {
                 d->unconfirmed = false;
                 log_info("An earlier report timed out; confirming this one in %llu s",
                          (unsigned long long) (2 * d->cfg.timeout_usec / USEC_PER_SEC));
-                (void) sd_event_source_set_time_relative(d->confirm_timer, 2 * d->cfg.timeout_usec);
+                (void) event_source_set_time_relative(d->confirm_timer, 2 * d->cfg.timeout_usec);
                 (void) sd_event_source_set_enabled(d->confirm_timer, SD_EVENT_ONESHOT);
         }
 }
@@ -502,7 +503,7 @@ static void poll_job_later(Daemon *d) {
         if (delay > JOB_POLL_MAX_USEC)
                 delay = JOB_POLL_MAX_USEC;
         d->in_flight = ACTION_JOB;
-        (void) sd_event_source_set_time_relative(d->job_timer, delay);
+        (void) event_source_set_time_relative(d->job_timer, delay);
         (void) sd_event_source_set_enabled(d->job_timer, SD_EVENT_ONESHOT);
 }
 
@@ -797,7 +798,7 @@ static int on_upkeep_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (r >= 0)
                         d->in_flight = ACTION_REFRESH;
         }
-        (void) sd_event_source_set_time_relative(s, next + rnd(d) % (next / 10 + 1));
+        (void) event_source_set_time_relative(s, next + rnd(d) % (next / 10 + 1));
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         rearm(d);
         return 0;
@@ -808,7 +809,7 @@ static int on_stall_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         d->state.loop_wakeups++;
         update_status(d);
-        (void) sd_event_source_set_time_relative(s, STALL_CHECK_USEC);
+        (void) event_source_set_time_relative(s, STALL_CHECK_USEC);
         return 0;
 }
 
@@ -839,8 +840,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         (void) sd_notify(false, "STOPPING=1");
         if (d->in_flight == ACTION_NONE || d->in_flight == ACTION_JOB)
                 return sd_event_exit(d->event, 0);
-        (void) sd_event_add_time_relative(d->event, &d->grace_timer, CLOCK_MONOTONIC, STOP_GRACE_USEC,
-                                          USEC_PER_MSEC, on_grace_timer, d);
+        (void) event_add_time_relative(d->event, &d->grace_timer, CLOCK_MONOTONIC, STOP_GRACE_USEC,
+                                       USEC_PER_MSEC, on_grace_timer, d);
         return 0;
 }
 
@@ -887,7 +888,7 @@ static int start_host(Daemon *d) {
 }
 
 static void stop_host(Daemon *d) {
-        d->host_source = sd_event_source_disable_unref(d->host_source);
+        d->host_source = event_source_disable_unref(d->host_source);
         host_stop(d->host);
         d->host = NULL;
 }
@@ -941,7 +942,7 @@ static int on_host_retry_timer(sd_event_source *s, uint64_t usec, void *userdata
         if (d->host)
                 return 0;
         if (start_host(d) < 0) {
-                (void) sd_event_source_set_time_relative(s, HOST_RETRY_USEC);
+                (void) event_source_set_time_relative(s, HOST_RETRY_USEC);
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         }
         return 0;
@@ -983,7 +984,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                          * libvirt; try again until it has gone. */
                         log_warning("Trying again to follow libvirt in %llu s",
                                     (unsigned long long) (HOST_RETRY_USEC / USEC_PER_SEC));
-                        (void) sd_event_source_set_time_relative(d->host_retry_timer, HOST_RETRY_USEC);
+                        (void) event_source_set_time_relative(d->host_retry_timer, HOST_RETRY_USEC);
                         (void) sd_event_source_set_enabled(d->host_retry_timer, SD_EVENT_ONESHOT);
                 }
         } else {
@@ -1003,15 +1004,15 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 }
 
 static void daemon_free(Daemon *d) {
-        d->report_timer = sd_event_source_disable_unref(d->report_timer);
-        d->upkeep_timer = sd_event_source_disable_unref(d->upkeep_timer);
-        d->save_timer = sd_event_source_disable_unref(d->save_timer);
-        d->grace_timer = sd_event_source_disable_unref(d->grace_timer);
-        d->ready_timer = sd_event_source_disable_unref(d->ready_timer);
-        d->stall_timer = sd_event_source_disable_unref(d->stall_timer);
-        d->job_timer = sd_event_source_disable_unref(d->job_timer);
-        d->host_retry_timer = sd_event_source_disable_unref(d->host_retry_timer);
-        d->confirm_timer = sd_event_source_disable_unref(d->confirm_timer);
+        d->report_timer = event_source_disable_unref(d->report_timer);
+        d->upkeep_timer = event_source_disable_unref(d->upkeep_timer);
+        d->save_timer = event_source_disable_unref(d->save_timer);
+        d->grace_timer = event_source_disable_unref(d->grace_timer);
+        d->ready_timer = event_source_disable_unref(d->ready_timer);
+        d->stall_timer = event_source_disable_unref(d->stall_timer);
+        d->job_timer = event_source_disable_unref(d->job_timer);
+        d->host_retry_timer = event_source_disable_unref(d->host_retry_timer);
+        d->confirm_timer = event_source_disable_unref(d->confirm_timer);
         d->client = proto_client_free(d->client);
         stop_host(d);
         app_mapping_done(&d->current);
@@ -1029,8 +1030,8 @@ static void daemon_free(Daemon *d) {
 static int add_timer(Daemon *d, sd_event_source **ret, sd_event_time_handler_t cb, uint64_t first) {
         int r;
 
-        r = sd_event_add_time_relative(d->event, ret, CLOCK_MONOTONIC, first == SCHED_NEVER ? 0 : first,
-                                       USEC_PER_MSEC, cb, d);
+        r = event_add_time_relative(d->event, ret, CLOCK_MONOTONIC, first == SCHED_NEVER ? 0 : first,
+                                    USEC_PER_MSEC, cb, d);
         if (r < 0)
                 return r;
         if (first == SCHED_NEVER)

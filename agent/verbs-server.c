@@ -17,6 +17,7 @@
 #include "agent/app.h"
 #include "agent/state.h"
 #include "agent/verbs.h"
+#include "util/event-util.h"
 #include "util/buf.h"
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
@@ -562,8 +563,8 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
                        app_now_usec(CLOCK_MONOTONIC) < deadline) {
                         sd_event_source *t = NULL;
 
-                        r = sd_event_add_time_relative(o.event, &t, CLOCK_MONOTONIC, 2 * USEC_PER_SEC,
-                                                       USEC_PER_MSEC, on_job_poll_timer, &o);
+                        r = event_add_time_relative(o.event, &t, CLOCK_MONOTONIC, 2 * USEC_PER_SEC,
+                                                    USEC_PER_MSEC, on_job_poll_timer, &o);
                         if (r >= 0)
                                 r = oneshot_wait(&o);
                         sd_event_source_unref(t);

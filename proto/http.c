@@ -22,6 +22,7 @@
 #define HVMAP_PROTO_INTERNAL 1
 #include "config.h"
 #include "proto/proto-internal.h"
+#include "util/event-util.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
@@ -310,7 +311,7 @@ static Transfer *transfer_free(Transfer *t) {
                 (void) curl_multi_remove_handle(t->h->multi, t->easy);
                 curl_easy_cleanup(t->easy);
         }
-        sd_event_source_disable_unref(t->defer);
+        event_source_disable_unref(t->defer);
         curl_slist_free_all(t->headers);
         free(t->request_body);
         buf_free(&t->body);
@@ -420,7 +421,7 @@ static void io_entry_free(IoEntry *io) {
         if (io->next)
                 io->next->prev = io->prev;
         /* Synchronously: curl closes the fd right after, and the number may be reused. */
-        sd_event_source_disable_unref(io->source);
+        event_source_disable_unref(io->source);
         free(io);
 }
 
@@ -762,7 +763,7 @@ static void http_really_free(ProtoHttp *h) {
                 curl_multi_cleanup(h->multi);
         while (h->ios)
                 io_entry_free(h->ios);
-        sd_event_source_disable_unref(h->timer);
+        event_source_disable_unref(h->timer);
         sd_event_unref(h->event);
         free(h->ca_dir);
         free(h->proxy);

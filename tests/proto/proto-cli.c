@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "proto/proto.h"
+#include "util/event-util.h"
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
 #include "util/log.h"
@@ -307,8 +308,8 @@ int main(int argc, char **argv) {
                 r = sd_event_new(&cli.event);
                 if (r < 0)
                         return 1;
-                r = sd_event_add_time_relative(cli.event, NULL, CLOCK_MONOTONIC, deadline_ms * USEC_PER_MSEC,
-                                               USEC_PER_MSEC, on_deadline, &cli);
+                r = event_add_time_relative(cli.event, NULL, CLOCK_MONOTONIC, deadline_ms * USEC_PER_MSEC,
+                                            USEC_PER_MSEC, on_deadline, &cli);
                 if (r < 0)
                         return 1;
 

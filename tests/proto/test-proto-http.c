@@ -12,6 +12,7 @@
 
 #include "proto/proto-internal.h"
 #include "tests/proto/test-certs.h"
+#include "util/event-util.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 
@@ -189,8 +190,8 @@ Test(loop, three_refused_transfers_all_complete, .init = setup, .fini = teardown
         put("ca.pem", ca);
         cr_assert_eq(sd_event_new(&e), 0);
         d.e = e;
-        cr_assert_eq(
-                sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 10 * 1000000, 1000, on_deadline, e), 0);
+        cr_assert_eq(event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 10 * 1000000, 1000, on_deadline, e),
+                     0);
         ProtoServerConfig cfg = { .ca_dir = dir, .connect_timeout_usec = 3000000, .timeout_usec = 5000000 };
         cr_assert_eq(proto_http_new(e, &cfg, &h), 0);
         cr_expect_eq(strlen(proto_http_correlation_id(h)), 32);
@@ -220,8 +221,8 @@ Test(loop, missing_ca_dir_fails_through_the_callback, .init = setup, .fini = tea
         cr_assert_gt(asprintf(&missing, "%s/no-such-dir", dir), 0);
         cr_assert_eq(sd_event_new(&e), 0);
         d.e = e;
-        cr_assert_eq(
-                sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 10 * 1000000, 1000, on_deadline, e), 0);
+        cr_assert_eq(event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 10 * 1000000, 1000, on_deadline, e),
+                     0);
         cr_assert_eq(proto_http_new(e, &(ProtoServerConfig){ .ca_dir = missing }, &h), 0);
         cr_assert_eq(proto_http_start(h,
                                       &(ProtoHttpRequest){ .method = "GET", .url = "https://127.0.0.1:1/x" },
