@@ -27,6 +27,12 @@ uint64_t app_now_usec(int clock) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
+static uint64_t system_now(void *userdata, int clock) {
+        return app_now_usec(clock);
+}
+
+const AppClock app_clock_system = { .now = system_now };
+
 char *app_format_time(uint64_t realtime_usec, char *buf, size_t bufsz) {
         time_t t = (time_t) (realtime_usec / USEC_PER_SEC);
         struct tm tm;
@@ -65,7 +71,8 @@ void app_state_dir_give_back(const char *dir) {
         }
 }
 
-int app_load_config(const GlobalArgs *g, bool need_server, Config *ret) {
+int app_load_config_with(const GlobalArgs *g, bool need_server, const ConfigOverride *overrides, size_t n,
+                         Config *ret) {
         _cleanup_(config_errors_free) ConfigErrors errors = {};
         const char *config_dir = g->config_dir ? g->config_dir : HVMAP_CONFIG_DIR;
         const char *rhsm = g->rhsm_conf ? g->rhsm_conf : HVMAP_RHSM_CONF;
@@ -80,6 +87,9 @@ int app_load_config(const GlobalArgs *g, bool need_server, Config *ret) {
                 r = config_set(&c, "libvirt", "uri", g->uri, &errors) < 0 ? 1 : r;
         if (r >= 0 && g->state_dir)
                 r = config_set(&c, "daemon", "state_dir", g->state_dir, &errors) < 0 ? 1 : r;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (config_set(&c, overrides[i].section, overrides[i].key, overrides[i].value, &errors) < 0)
+                        r = 1;
         if (r >= 0 && g->debug)
                 r = config_set(&c, "daemon", "log_level", "debug", &errors) < 0 ? 1 : r;
         if (r == 0)
@@ -108,29 +118,9 @@ void app_host_config(const Config *c, HostConfig *ret) {
         ret->keepalive_interval_sec = (int) (c->keepalive_interval_usec / USEC_PER_SEC);
         ret->keepalive_count = c->keepalive_count;
         ret->resync_interval_usec = c->resync_usec;
-        switch (c->hypervisor_id) {
-        case HYPERVISOR_ID_UUID:
-                ret->id_mode = HOST_ID_MODE_UUID;
-                break;
-        case HYPERVISOR_ID_HOSTNAME:
-                ret->id_mode = HOST_ID_MODE_HOSTNAME;
-                break;
-        case HYPERVISOR_ID_HWUUID:
-                ret->id_mode = HOST_ID_MODE_HWUUID;
-                break;
-        }
+        ret->id_mode = c->hypervisor_id;
         ret->id_override = c->hypervisor_id_override;
-        switch (c->flavour) {
-        case FLAVOUR_AUTO:
-                ret->flavour = HOST_FLAVOUR_AUTO;
-                break;
-        case FLAVOUR_KVM:
-                ret->flavour = HOST_FLAVOUR_KVM;
-                break;
-        case FLAVOUR_XEN:
-                ret->flavour = HOST_FLAVOUR_XEN;
-                break;
-        }
+        ret->flavour = c->flavour;
         ret->include = (const char *const *) c->include_guests;
         ret->exclude = (const char *const *) c->exclude_guests;
         ret->report_inactive = c->report_inactive;
@@ -157,76 +147,6 @@ int app_server_config(const Config *c, ProtoServerConfig *ret, char **ret_url) {
                 .no_proxy = c->no_proxy,
         };
         *ret_url = url;
-        return 0;
-}
-
-void app_mapping_done(AppMapping *m) {
-        free(m->guests);
-        free(m->facts);
-        host_snapshot_unref(m->snapshot);
-        *m = (AppMapping){};
-}
-
-int app_mapping_copy(const AppMapping *src, AppMapping *ret) {
-        AppMapping m = {};
-
-        m.guests = calloc(src->m.n_guests ? src->m.n_guests : 1, sizeof(ProtoGuest));
-        m.facts = calloc(src->m.n_facts ? src->m.n_facts : 1, sizeof(ProtoFact));
-        if (!m.guests || !m.facts) {
-                app_mapping_done(&m);
-                return -ENOMEM;
-        }
-        memcpy(m.guests, src->m.guests, src->m.n_guests * sizeof(ProtoGuest));
-        memcpy(m.facts, src->m.facts, src->m.n_facts * sizeof(ProtoFact));
-        m.snapshot = host_snapshot_ref(src->snapshot);
-        m.m = src->m;
-        m.m.guests = m.guests;
-        m.m.facts = m.facts;
-        memcpy(m.digest, src->digest, sizeof m.digest);
-        *ret = m;
-        return 0;
-}
-
-int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz) {
-        AppMapping m = {};
-        int r;
-
-        if (!s->hypervisor_id) {
-                (void) snprintf(errbuf, errsz, "%s",
-                                s->identity_error ? s->identity_error : "no hypervisor id yet");
-                return -ENODATA;
-        }
-        m.guests = calloc(s->n_guests ? s->n_guests : 1, sizeof(ProtoGuest));
-        m.facts = calloc(s->n_facts ? s->n_facts : 1, sizeof(ProtoFact));
-        if (!m.guests || !m.facts) {
-                app_mapping_done(&m);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < s->n_guests; i++)
-                m.guests[i] = (ProtoGuest){
-                        .uuid = s->guests[i].uuid,
-                        .state = s->guests[i].state,
-                        .active = s->guests[i].active,
-                };
-        for (size_t i = 0; i < s->n_facts; i++)
-                m.facts[i] = (ProtoFact){ .key = s->facts[i].key, .value = s->facts[i].value };
-        m.snapshot = host_snapshot_ref(s);
-        m.m = (ProtoMapping){
-                .hypervisor_id = s->hypervisor_id,
-                .name = c->name       ? c->name
-                        : s->hostname ? s->hostname
-                                      : s->hypervisor_id,
-                .facts = m.facts,
-                .n_facts = s->n_facts,
-                .guests = m.guests,
-                .n_guests = s->n_guests,
-        };
-        r = proto_mapping_digest(&m.m, m.digest, errbuf, errsz);
-        if (r < 0) {
-                app_mapping_done(&m);
-                return r;
-        }
-        *ret = m;
         return 0;
 }
 

@@ -19,10 +19,21 @@ typedef struct GlobalArgs {
         bool debug;
 } GlobalArgs;
 
-/* Loads and validates the configuration as the global options say
- * (command-line values win). Errors are printed to stderr, one per line, and
- * the sysexits status EX_CONFIG (78) is returned; 0 on success. */
-int app_load_config(const GlobalArgs *g, bool need_server, Config *ret);
+/* One configuration value given on the command line ("--uri" is
+ * [libvirt] uri): parsed and range-checked exactly as in hvmap.conf. */
+typedef struct ConfigOverride {
+        const char *section, *key, *value;
+} ConfigOverride;
+
+/* Loads and validates the configuration as the global options say, then
+ * the n overrides in order (command-line values win). Errors are printed to
+ * stderr, one per line, and the sysexits status EX_CONFIG (78) is returned;
+ * 0 on success. */
+int app_load_config_with(const GlobalArgs *g, bool need_server, const ConfigOverride *overrides, size_t n,
+                         Config *ret);
+static inline int app_load_config(const GlobalArgs *g, bool need_server, Config *ret) {
+        return app_load_config_with(g, need_server, NULL, 0, ret);
+}
 
 /* host/ settings from the configuration; the strings stay owned by c. */
 void app_host_config(const Config *c, HostConfig *ret);
@@ -30,26 +41,6 @@ void app_host_config(const Config *c, HostConfig *ret);
 /* proto/ settings from the configuration; *ret_url (owned by the caller) is
  * the base URL ret->base_url points at. -ENOMEM, or -EINVAL with no server. */
 int app_server_config(const Config *c, ProtoServerConfig *ret, char **ret_url);
-
-/* The mapping a snapshot stands for: owns a reference to the snapshot and
- * the arrays the ProtoMapping points into. */
-typedef struct AppMapping {
-        ProtoMapping m;
-        HostSnapshot *snapshot;
-        ProtoGuest *guests;
-        ProtoFact *facts;
-        char digest[PROTO_DIGEST_HEX_LEN + 1];
-} AppMapping;
-
-/* Builds the mapping of s (name: the configured one, else the host name,
- * else the hypervisor id) and its digest. -ENODATA when the snapshot has no
- * hypervisor id yet (s->identity_error says why), -EINVAL with errbuf when
- * a field breaks a server limit, -ENOMEM. */
-int app_mapping_build(const Config *c, HostSnapshot *s, AppMapping *ret, char *errbuf, size_t errsz);
-void app_mapping_done(AppMapping *m);
-/* A second AppMapping for the same snapshot (a reference, copied arrays and
- * digest; no JSON is rebuilt). 0 or -ENOMEM. */
-int app_mapping_copy(const AppMapping *src, AppMapping *ret);
 
 /* For one-shot commands: starts host/, waits up to timeout_usec for its
  * first full listing. Returns 0 with the host and a synced snapshot, or
@@ -67,6 +58,19 @@ void app_state_dir_give_back(const char *dir);
 
 /* CLOCK_MONOTONIC / CLOCK_REALTIME now, in µs. */
 uint64_t app_now_usec(int clock);
+
+/* The clock the reporting engine and the daemon read: the real one in the
+ * daemon, a fake one in tests. now() returns µs on CLOCK_MONOTONIC or
+ * CLOCK_REALTIME. */
+typedef struct AppClock {
+        uint64_t (*now)(void *userdata, int clock);
+        void *userdata;
+} AppClock;
+/* The system's clock. */
+extern const AppClock app_clock_system;
+static inline uint64_t app_clock_now(const AppClock *c, int clock) {
+        return c->now(c->userdata, clock);
+}
 
 /* "2026-11-22T21:00:00Z" (UTC) from CLOCK_REALTIME µs; "never" for 0. */
 char *app_format_time(uint64_t realtime_usec, char *buf, size_t bufsz);

@@ -80,10 +80,11 @@ const ConfigKey config_keys[] = {
           "reporter id for check-in mode and heartbeats; unset = <hostname>-<machine-id>"),
         K("report", "interval", CONFIG_DURATION, interval_usec, "1h", 10 * SEC, 30 * DAY, NULL, NULL, NULL,
           "re-send an unchanged mapping this often, so a loss on the server heals"),
-        K("report", "debounce", CONFIG_DURATION, debounce_usec, "500ms", 0, MIN, NULL, NULL, NULL,
-          "wait this long after the first change before reporting, to catch the rest of a burst"),
+        K("report", "debounce", CONFIG_DURATION, debounce_usec, "0", 0, MIN, NULL, NULL, NULL,
+          "wait this long after the first change of a quiet period before reporting (0: at once; "
+          "later changes are coalesced by min_gap anyway)"),
         K("report", "min_gap", CONFIG_DURATION, min_gap_usec, "5s", 0, HOUR, NULL, NULL, NULL,
-          "at least this long between two reports"),
+          "at least this long between two reports; changes within it are sent together"),
         K("report", "backoff_max", CONFIG_DURATION, backoff_max_usec, "15min", 1 * SEC, DAY, NULL, NULL,
           NULL, "cap of the exponential backoff (with full jitter) after failures"),
         K("report", "splay", CONFIG_DURATION, splay_usec, "5min", 0, DAY, NULL, NULL, NULL,
@@ -104,6 +105,9 @@ const ConfigKey config_keys[] = {
           "do not verify the server's certificate (warned about at every start)"),
         K("server", "timeout", CONFIG_DURATION, timeout_usec, "60s", 1 * SEC, 15 * MIN, NULL, "server",
           "server_timeout", "connect and transfer timeout of one request"),
+        K("server", "registration_timeout", CONFIG_DURATION, registration_timeout_usec, "180s", 10 * SEC,
+          HOUR, NULL, NULL, NULL,
+          "how long a registration may take (a busy Satellite needs minutes; rhsm's default is 180s)"),
 
         K("proxy", "hostname", CONFIG_STRING, proxy_hostname, NULL, 0, 0, NULL, "server", "proxy_hostname",
           "HTTP proxy host (default: rhsm.conf, then HTTPS_PROXY/https_proxy)"),
@@ -139,14 +143,6 @@ const size_t config_keys_count = ELEMENTSOF(config_keys);
 
 static const char *const *enum_names_of(const ConfigKey *k) {
         return k->enum_names;
-}
-
-const char *hypervisor_id_mode_to_string(HypervisorIdMode m) {
-        return (unsigned) m < 3 ? hypervisor_id_names[m] : "?";
-}
-
-const char *flavour_mode_to_string(FlavourMode m) {
-        return (unsigned) m < 3 ? flavour_names[m] : "?";
 }
 
 const char *report_mode_to_string(ReportMode m) {

@@ -8,17 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum HypervisorIdMode {
-        HYPERVISOR_ID_UUID,
-        HYPERVISOR_ID_HOSTNAME,
-        HYPERVISOR_ID_HWUUID,
-} HypervisorIdMode;
-
-typedef enum FlavourMode {
-        FLAVOUR_AUTO,
-        FLAVOUR_KVM,
-        FLAVOUR_XEN,
-} FlavourMode;
+#include "host/host.h"
 
 typedef enum ReportMode {
         REPORT_GUESTIDS,
@@ -52,10 +42,10 @@ typedef struct Config {
         uint32_t keepalive_count;
         uint64_t resync_usec;
         /* [host] */
-        HypervisorIdMode hypervisor_id;
+        HostIdMode hypervisor_id; /* host/'s own enum: names in host_id_mode_from_string() order */
         char *hypervisor_id_override;
         char *name;
-        FlavourMode flavour;
+        HostFlavour flavour;
         char **include_guests; /* NULL-terminated globs (UUID or name) */
         char **exclude_guests;
         bool report_inactive;
@@ -76,6 +66,7 @@ typedef struct Config {
         char *ca_dir;
         bool insecure;
         uint64_t timeout_usec;
+        uint64_t registration_timeout_usec;
         /* [proxy] */
         char *proxy_hostname;
         uint32_t proxy_port;
@@ -177,6 +168,4 @@ void config_dump(const Config *c, FILE *f);
 /* Writes the sample hvmap.conf: every key commented out with its default and help. */
 void config_write_sample(FILE *f);
 
-const char *hypervisor_id_mode_to_string(HypervisorIdMode m);
-const char *flavour_mode_to_string(FlavourMode m);
 const char *report_mode_to_string(ReportMode m);

@@ -50,8 +50,12 @@ uint64_t sched_next(const Sched *s, const SchedConfig *c) {
         if (s->in_flight || s->gone)
                 return SCHED_NEVER;
 
-        if (s->forced)
-                return s->retry_after_until;
+        if (s->forced) {
+                due = s->retry_after_until;
+                if (s->last_attempt > 0)
+                        due = max_u64(due, add_sat(s->last_attempt, c->min_gap_usec));
+                return due;
+        }
 
         if (s->dirty)
                 due = add_sat(s->dirty_since, c->debounce_usec);
@@ -116,4 +120,12 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
                 break;
         }
         s->not_before = add_sat(now, delay);
+}
+
+uint64_t sched_upkeep_first_delay(uint64_t rnd) {
+        return SCHED_UPKEEP_FIRST_USEC + rnd % SCHED_UPKEEP_INTERVAL_USEC;
+}
+
+uint64_t sched_upkeep_next_delay(uint64_t rnd) {
+        return SCHED_UPKEEP_INTERVAL_USEC + rnd % (SCHED_UPKEEP_INTERVAL_USEC / 10 + 1);
 }

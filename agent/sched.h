@@ -51,9 +51,11 @@ void sched_init(Sched *s, const SchedConfig *c, uint64_t splay_seed, uint64_t la
 /* The caller compared the current mapping with the accepted one. */
 void sched_set_dirty(Sched *s, bool dirty, uint64_t now);
 
-/* Report as soon as the server's Retry-After allows, bypassing debounce,
- * min_gap and our own backoff (an operator asked: after fixing credentials,
- * say). */
+/* Report now, once (SIGUSR1, a confirmation): bypasses the debounce, the
+ * interval and our own backoff (an operator who fixed the credentials
+ * should not wait out the slow authentication retry), but never min_gap
+ * after the last attempt and never the server's Retry-After. Repeated
+ * calls before the report starts coalesce into one. */
 void sched_force(Sched *s);
 
 /* The identity is usable again (registered anew): reports may resume. */
@@ -73,3 +75,16 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
 
 /* The retry window after n consecutive failures: base·2^(n−1), capped. */
 uint64_t sched_backoff_window(const SchedConfig *c, unsigned failures);
+
+/* Identity upkeep (GET /consumers/{uuid}, which lets the server renew a
+ * certificate within 90 days of expiry; rhsmcertd checks every 4 h). The
+ * first check comes 10 min after start plus a random part of the
+ * interval, so a fleet restarted at once does not ask in the same second
+ * (scripts/bench case 6); then every interval plus up to 10 % jitter; a
+ * check that finds another request in flight waits a minute. rnd is a
+ * uniformly random number. Pure. */
+#define SCHED_UPKEEP_INTERVAL_USEC (4 * UINT64_C(3600) * UINT64_C(1000000))
+#define SCHED_UPKEEP_FIRST_USEC (10 * UINT64_C(60) * UINT64_C(1000000))
+#define SCHED_UPKEEP_BUSY_USEC (UINT64_C(60) * UINT64_C(1000000))
+uint64_t sched_upkeep_first_delay(uint64_t rnd);
+uint64_t sched_upkeep_next_delay(uint64_t rnd);

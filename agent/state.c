@@ -75,6 +75,7 @@ static const StateNumber state_numbers[] = {
         { "next_report_usec", offsetof(State, next_report_usec), NUM_U64 },
         { "reports_sent", offsetof(State, reports_sent), NUM_U64 },
         { "loop_wakeups", offsetof(State, loop_wakeups), NUM_U64 },
+        { "unconfirmed_until_usec", offsetof(State, unconfirmed_until_usec), NUM_U64 },
 };
 
 /* JSON numbers are doubles: exact to 2^53, which holds microseconds since

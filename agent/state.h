@@ -20,6 +20,12 @@ typedef struct State {
         char *accepted_server; /* base URL it was accepted by */
         char *accepted_consumer; /* consumer uuid it was accepted for */
 
+        /* A report whose fate is unknown (timed out, dropped by a reload
+         * or stop, a gateway error) may still be applied by the server until
+         * this time (CLOCK_REALTIME, 0 = none): a report accepted before it
+         * is sent once more after it. */
+        uint64_t unconfirmed_until_usec;
+
         /* The last attempt and its outcome. */
         uint64_t last_attempt_usec; /* CLOCK_REALTIME, 0 = never */
         char *last_result; /* "ok", "retry-after", "temporary", "gone", "auth", "permanent", "local" */

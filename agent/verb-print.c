@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `hvmap print [--watch]`: this host's guest mapping as JSON, in the shape
- * of the hypervisor check-in body; with --watch, one line per change. */
+/* `hvmap print [--watch]`: the exact request body this host's reports
+ * carry (agent/mapping.c), from hvmap.conf with command-line overrides; with
+ * --watch, one line per change. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,11 +17,14 @@
 #include <cjson/cJSON.h>
 
 #include "agent/app.h"
+#include "agent/mapping.h"
 #include "agent/verbs.h"
 #include "host/host.h"
+#include "util/buf.h"
 #include "util/cleanup-libs.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 /* One-shot: how long to wait for libvirt before calling it unreachable.
  * Opening a 10 000-domain test file takes 1.2-1.5 s, a real host far less. */
@@ -30,22 +34,24 @@
 #define PRINT_STALL_USEC (UINT64_C(15) * USEC_PER_SEC)
 /* --watch: how often the heartbeat is checked when nothing else happens. */
 #define PRINT_POLL_MSEC 250
-#define PRINT_GLOBS_MAX 64
+#define PRINT_OVERRIDES_MAX 16
 
 typedef struct PrintArgs {
-        HostConfig cfg;
-        bool watch;
+        bool watch, pretty;
         uint64_t timeout_usec;
-        const char *include[PRINT_GLOBS_MAX + 1];
-        const char *exclude[PRINT_GLOBS_MAX + 1];
-        size_t n_include, n_exclude;
+        bool log_level_given;
+        ConfigOverride overrides[PRINT_OVERRIDES_MAX];
+        size_t n_overrides;
+        Buf include, exclude; /* repeated --include/--exclude, joined */
+        char keepalive_interval[32], keepalive_count[16];
+        Config cfg;
+        HostConfig host;
 } PrintArgs;
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+static void print_args_done(PrintArgs *a) {
+        buf_free(&a->include);
+        buf_free(&a->exclude);
+        config_free(&a->cfg);
 }
 
 /* "2026-11-22T21:00:00.123Z" */
@@ -64,60 +70,58 @@ static void help(void) {
         (void) printf(
                 "Usage: hvmap print [OPTIONS]\n"
                 "\n"
-                "Prints this host's guests as JSON, in the shape of a hypervisor check-in:\n"
-                "{\"hypervisors\":[{\"hypervisorId\":{...},\"name\":...,\"guestIds\":[...],\"facts\":{...}}]"
-                "}\n"
-                "No server is contacted.\n"
+                "Prints the exact request body 'hvmap run' and 'hvmap report' send for this host,\n"
+                "in the configured report mode: the guest update ({\"guestIds\":[...],...}) or the\n"
+                "hypervisor check-in ({\"hypervisors\":[...]}). No server is contacted. hvmap.conf\n"
+                "applies; each option below overrides the hvmap.conf key it names, with the same\n"
+                "checks and ranges.\n"
                 "\n"
                 "Options:\n"
-                "     --uri=URI                libvirt URI (default: libvirt's default)\n"
-                "     --watch                  stay connected; print one JSON line per change,\n"
-                "                              and a line when libvirt stops or starts answering\n"
-                "     --report-inactive        also report shut-off guests (active \"0\")\n"
-                "     --include=GLOB           report only guests whose UUID or name matches (repeatable)\n"
-                "     --exclude=GLOB           never report guests whose UUID or name matches (repeatable)\n"
-                "     --hypervisor-id=MODE     uuid (default), hostname or hwuuid\n"
+                "     --pretty                 indent the JSON for people (the bytes sent are compact)\n"
+                "     --watch                  stay connected; print one JSON line per change (the body's\n"
+                "                              keys and a \"timestamp\"), and a line when libvirt stops\n"
+                "                              or starts answering\n"
+                "     --mode=guestids|checkin  [report] mode\n"
+                "     --uri=URI                [libvirt] uri (default: libvirt's default)\n"
+                "     --report-inactive        [host] report_inactive = yes (shut-off guests, active "
+                "\"0\")\n"
+                "     --include=GLOB           [host] include_guests: only guests whose UUID or name\n"
+                "                              matches (repeatable)\n"
+                "     --exclude=GLOB           [host] exclude_guests (repeatable)\n"
+                "     --hypervisor-id=MODE     [host] hypervisor_id: uuid, hostname or hwuuid\n"
                 "     --hypervisor-id-override=ID\n"
-                "     --flavour=auto|kvm|xen   hypervisor flavour (xen: Domain-0 is never a guest)\n"
-                "     --keepalive=SEC,COUNT    keepalive probes (default %d,%u; 0 disables)\n"
+                "                              [host] hypervisor_id_override\n"
+                "     --name=NAME              [host] name\n"
+                "     --flavour=auto|kvm|xen   [host] flavour (xen: Domain-0 is never a guest)\n"
+                "     --keepalive=DURATION[,COUNT]\n"
+                "                              [libvirt] keepalive_interval and keepalive_count\n"
                 "     --timeout=DURATION       how long to wait for libvirt (default 60s)\n"
-                "     --log-level=LEVEL        err (default), warning, notice, info, debug\n"
+                "     --log-level=LEVEL        [daemon] log_level (print's default: err)\n"
                 "  -h --help                   show this help\n"
                 "\n"
                 "Exit status: 0 printed, 64 usage, 69 libvirt unreachable or not answering,\n"
-                "78 no usable hypervisor id (see hypervisor_id).\n",
-                HOST_KEEPALIVE_INTERVAL_SEC_DEFAULT, HOST_KEEPALIVE_COUNT_DEFAULT);
+                "78 configuration error or no usable hypervisor id (see hypervisor_id).\n");
 }
 
-static int parse_keepalive(const char *s, HostConfig *cfg) {
-        const char *comma = strchr(s, ',');
-        char interval[32];
-        uint64_t i, c = cfg->keepalive_count;
-
-        if (comma) {
-                if ((size_t) (comma - s) >= sizeof interval)
-                        return -EINVAL;
-                (void) snprintf(interval, sizeof interval, "%.*s", (int) (comma - s), s);
-                if (parse_uint64_range(comma + 1, 1, 100, &c) < 0)
-                        return -EINVAL;
-        } else
-                (void) snprintf(interval, sizeof interval, "%s", s);
-        if (parse_uint64_range(interval, 0, 3600, &i) < 0)
-                return -EINVAL;
-        cfg->keepalive_interval_sec = (int) i;
-        cfg->keepalive_count = (unsigned) c;
+static int add_override(PrintArgs *a, const char *section, const char *key, const char *value) {
+        if (a->n_overrides >= PRINT_OVERRIDES_MAX)
+                return -E2BIG;
+        a->overrides[a->n_overrides++] = (ConfigOverride){ section, key, value };
         return 0;
 }
 
-static int parse_args(int argc, char *argv[], const HostConfig *base, PrintArgs *a) {
+static int parse_args(int argc, char *argv[], PrintArgs *a) {
         enum {
                 ARG_URI = 0x100,
                 ARG_WATCH,
+                ARG_PRETTY,
+                ARG_MODE,
                 ARG_REPORT_INACTIVE,
                 ARG_INCLUDE,
                 ARG_EXCLUDE,
                 ARG_ID,
                 ARG_ID_OVERRIDE,
+                ARG_NAME,
                 ARG_FLAVOUR,
                 ARG_KEEPALIVE,
                 ARG_TIMEOUT,
@@ -127,86 +131,89 @@ static int parse_args(int argc, char *argv[], const HostConfig *base, PrintArgs 
                 { "help", no_argument, NULL, 'h' },
                 { "uri", required_argument, NULL, ARG_URI },
                 { "watch", no_argument, NULL, ARG_WATCH },
+                { "pretty", no_argument, NULL, ARG_PRETTY },
+                { "mode", required_argument, NULL, ARG_MODE },
                 { "report-inactive", no_argument, NULL, ARG_REPORT_INACTIVE },
                 { "include", required_argument, NULL, ARG_INCLUDE },
                 { "exclude", required_argument, NULL, ARG_EXCLUDE },
                 { "hypervisor-id", required_argument, NULL, ARG_ID },
                 { "hypervisor-id-override", required_argument, NULL, ARG_ID_OVERRIDE },
+                { "name", required_argument, NULL, ARG_NAME },
                 { "flavour", required_argument, NULL, ARG_FLAVOUR },
                 { "keepalive", required_argument, NULL, ARG_KEEPALIVE },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {},
         };
-        int c, r;
+        int c, r = 0;
 
-        /* Start from the configuration: print shows what the daemon would. */
-        a->cfg = *base;
         a->timeout_usec = PRINT_TIMEOUT_USEC_DEFAULT;
-        log_set_max_level(LOG_ERR);
-
+        buf_init(&a->include, 64 * 1024);
+        buf_init(&a->exclude, 64 * 1024);
         optind = 0; /* the verb's own argv: restart getopt */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
                         return 0;
                 case ARG_URI:
-                        a->cfg.uri = optarg;
+                        r = add_override(a, "libvirt", "uri", optarg);
                         break;
                 case ARG_WATCH:
                         a->watch = true;
                         break;
+                case ARG_PRETTY:
+                        a->pretty = true;
+                        break;
+                case ARG_MODE:
+                        r = add_override(a, "report", "mode", optarg);
+                        break;
                 case ARG_REPORT_INACTIVE:
-                        a->cfg.report_inactive = true;
+                        r = add_override(a, "host", "report_inactive", "yes");
                         break;
                 case ARG_INCLUDE:
                 case ARG_EXCLUDE: {
-                        bool inc = c == ARG_INCLUDE;
-                        size_t *n = inc ? &a->n_include : &a->n_exclude;
+                        Buf *b = c == ARG_INCLUDE ? &a->include : &a->exclude;
 
-                        if (*n >= PRINT_GLOBS_MAX) {
-                                (void) fprintf(stderr, "hvmap print: at most %d --%s globs.\n",
-                                               PRINT_GLOBS_MAX, inc ? "include" : "exclude");
+                        if (!*optarg || strpbrk(optarg, ", \t")) {
+                                (void) fprintf(
+                                        stderr,
+                                        "hvmap print: --%s=%s: a glob is not empty and holds no comma "
+                                        "or blank (hvmap.conf separates globs so).\n",
+                                        c == ARG_INCLUDE ? "include" : "exclude", optarg);
                                 return -EINVAL;
                         }
-                        (inc ? a->include : a->exclude)[(*n)++] = optarg;
+                        r = buf_printf(b, "%s%s", b->len ? "," : "", optarg);
                         break;
                 }
                 case ARG_ID:
-                        r = host_id_mode_from_string(optarg);
-                        if (r < 0) {
-                                (void) fprintf(stderr,
-                                               "hvmap print: --hypervisor-id=%s: expected uuid, hostname or "
-                                               "hwuuid.\n",
-                                               optarg);
-                                return -EINVAL;
-                        }
-                        a->cfg.id_mode = (HostIdMode) r;
+                        r = add_override(a, "host", "hypervisor_id", optarg);
                         break;
                 case ARG_ID_OVERRIDE:
-                        a->cfg.id_override = optarg;
+                        r = add_override(a, "host", "hypervisor_id_override", optarg);
+                        break;
+                case ARG_NAME:
+                        r = add_override(a, "host", "name", optarg);
                         break;
                 case ARG_FLAVOUR:
-                        r = host_flavour_from_string(optarg);
-                        if (r < 0) {
-                                (void) fprintf(stderr,
-                                               "hvmap print: --flavour=%s: expected auto, kvm or xen.\n",
-                                               optarg);
-                                return -EINVAL;
-                        }
-                        a->cfg.flavour = (HostFlavour) r;
+                        r = add_override(a, "host", "flavour", optarg);
                         break;
-                case ARG_KEEPALIVE:
-                        if (parse_keepalive(optarg, &a->cfg) < 0) {
-                                (void) fprintf(stderr,
-                                               "hvmap print: --keepalive=%s: expected SECONDS[,COUNT], "
-                                               "e.g. 5,3.\n",
-                                               optarg);
-                                return -EINVAL;
+                case ARG_KEEPALIVE: {
+                        size_t n = strcspn(optarg, ",");
+
+                        /* A bare number is seconds, as it always was. */
+                        (void) snprintf(a->keepalive_interval, sizeof a->keepalive_interval, "%.*s%s",
+                                        (int) n, optarg,
+                                        n > 0 && strspn(optarg, "0123456789") == n ? "s" : "");
+                        r = add_override(a, "libvirt", "keepalive_interval", a->keepalive_interval);
+                        if (r >= 0 && optarg[n] == ',') {
+                                (void) snprintf(a->keepalive_count, sizeof a->keepalive_count, "%s",
+                                                optarg + n + 1);
+                                r = add_override(a, "libvirt", "keepalive_count", a->keepalive_count);
                         }
                         break;
+                }
                 case ARG_TIMEOUT:
                         if (parse_duration(optarg, USEC_PER_SEC, &a->timeout_usec) < 0 ||
                             a->timeout_usec == 0) {
@@ -218,15 +225,8 @@ static int parse_args(int argc, char *argv[], const HostConfig *base, PrintArgs 
                         }
                         break;
                 case ARG_LOG_LEVEL:
-                        r = log_level_from_string(optarg);
-                        if (r < 0) {
-                                (void) fprintf(stderr,
-                                               "hvmap print: --log-level=%s: expected err, warning, "
-                                               "notice, info or debug.\n",
-                                               optarg);
-                                return -EINVAL;
-                        }
-                        log_set_max_level(r);
+                        a->log_level_given = true;
+                        r = add_override(a, "daemon", "log_level", optarg);
                         break;
                 case '?':
                 default:
@@ -236,53 +236,21 @@ static int parse_args(int argc, char *argv[], const HostConfig *base, PrintArgs 
                                        argv[optind - 1]);
                         return -EINVAL;
                 }
+                if (r < 0) {
+                        (void) fprintf(stderr, "hvmap print: too many options.\n");
+                        return -EINVAL;
+                }
+        }
         if (optind < argc) {
                 (void) fprintf(stderr, "hvmap print: unexpected argument '%s'.\n", argv[optind]);
                 return -EINVAL;
         }
-        if (a->n_include)
-                a->cfg.include = a->include;
-        if (a->n_exclude)
-                a->cfg.exclude = a->exclude;
-        return 1;
-}
-
-/* {"hypervisors":[{"hypervisorId":{"hypervisorId":ID},"name":NAME,
- *   "guestIds":[{"guestId":UUID,"state":N,"attributes":{"virtWhoType":"libvirt","active":"0|1"}}],
- *   "facts":{...}}]}, or NULL on ENOMEM. */
-static cJSON *mapping_json(const HostSnapshot *s) {
-        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
-        cJSON *hvs, *hv, *id, *guests, *facts;
-
-        if (!root || !(hvs = cJSON_AddArrayToObject(root, "hypervisors")) || !(hv = cJSON_CreateObject()))
-                return NULL;
-        cJSON_AddItemToArray(hvs, hv);
-        if (!(id = cJSON_AddObjectToObject(hv, "hypervisorId")) ||
-            !cJSON_AddStringToObject(id, "hypervisorId", strempty(s->hypervisor_id)))
-                return NULL;
-        if (s->hostname && !cJSON_AddStringToObject(hv, "name", s->hostname))
-                return NULL;
-        if (!(guests = cJSON_AddArrayToObject(hv, "guestIds")))
-                return NULL;
-        for (size_t i = 0; i < s->n_guests; i++) {
-                cJSON *g = cJSON_CreateObject(), *attrs;
-
-                if (!g)
-                        return NULL;
-                cJSON_AddItemToArray(guests, g);
-                if (!cJSON_AddStringToObject(g, "guestId", s->guests[i].uuid) ||
-                    !cJSON_AddNumberToObject(g, "state", s->guests[i].state) ||
-                    !(attrs = cJSON_AddObjectToObject(g, "attributes")) ||
-                    !cJSON_AddStringToObject(attrs, "virtWhoType", "libvirt") ||
-                    !cJSON_AddStringToObject(attrs, "active", s->guests[i].active ? "1" : "0"))
-                        return NULL;
+        if ((a->include.len && add_override(a, "host", "include_guests", buf_str(&a->include)) < 0) ||
+            (a->exclude.len && add_override(a, "host", "exclude_guests", buf_str(&a->exclude)) < 0)) {
+                (void) fprintf(stderr, "hvmap print: too many options.\n");
+                return -EINVAL;
         }
-        if (!(facts = cJSON_AddObjectToObject(hv, "facts")))
-                return NULL;
-        for (size_t i = 0; i < s->n_facts; i++)
-                if (!cJSON_AddStringToObject(facts, s->facts[i].key, s->facts[i].value))
-                        return NULL;
-        return TAKE_PTR(root);
+        return 1;
 }
 
 /* Writes text and a newline to stdout and flushes; -EIO when stdout is gone. */
@@ -292,20 +260,27 @@ static int emit(const char *text) {
         return 0;
 }
 
-static void describe_socket(const PrintArgs *a, char *buf, size_t bufsz) {
-        (void) host_uri_describe_socket(a->cfg.uri, a->cfg.read_only, buf, bufsz);
+/* The snapshot's mapping, as the daemon would build it. */
+static int build(const PrintArgs *a, HostSnapshot *s, Mapping **ret) {
+        char err[PROTO_ERROR_MAX];
+        int r;
+
+        r = mapping_build(&a->cfg, s, ret, err, sizeof err);
+        if (r < 0)
+                (void) fprintf(stderr, "hvmap print: %s\n", r == -ENOMEM ? "out of memory" : err);
+        return r;
 }
 
 static int print_once(const PrintArgs *a, Host *h, int sfd) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + a->timeout_usec;
+        uint64_t deadline = app_now_usec(CLOCK_MONOTONIC) + a->timeout_usec;
         char sock[512];
         const char *uri = a->cfg.uri ? a->cfg.uri : "libvirt's default URI";
 
-        describe_socket(a, sock, sizeof sock);
+        (void) host_uri_describe_socket(a->cfg.uri, a->cfg.read_only, sock, sizeof sock);
         for (;;) {
                 struct pollfd p[2] = { { host_fd(h), POLLIN, 0 }, { sfd, POLLIN, 0 } };
                 _cleanup_(host_snapshot_unrefp) HostSnapshot *s = NULL;
-                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                uint64_t now = app_now_usec(CLOCK_MONOTONIC);
                 int ms = now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
 
                 if (poll(p, 2, ms > 1000 ? 1000 : ms) < 0 && errno != EINTR)
@@ -316,18 +291,15 @@ static int print_once(const PrintArgs *a, Host *h, int sfd) {
                 s = host_snapshot(h);
 
                 if (s->conn_state == HOST_CONN_CONNECTED && s->synced) {
-                        _cleanup_(cJSON_Deletep) cJSON *j = NULL;
-                        _cleanup_free_ char *text = NULL;
+                        _cleanup_(mapping_unrefp) Mapping *m = NULL;
+                        _cleanup_free_ char *pretty = NULL;
+                        int r = build(a, s, &m);
 
-                        if (!s->hypervisor_id) {
-                                (void) fprintf(stderr, "hvmap print: %s\n", strna(s->identity_error));
-                                return EX_CONFIG;
-                        }
-                        j = mapping_json(s);
-                        text = j ? cJSON_Print(j) : NULL;
-                        if (!text)
+                        if (r < 0)
+                                return r == -ENOMEM ? EX_OSERR : r == -EINVAL ? EX_DATAERR : EX_CONFIG;
+                        if (a->pretty && !(pretty = mapping_pretty(m)))
                                 return log_error("out of memory"), EX_OSERR;
-                        return emit(text) < 0 ? EX_IOERR : EX_OK;
+                        return emit(pretty ? pretty : m->body) < 0 ? EX_IOERR : EX_OK;
                 }
                 if (s->conn_state == HOST_CONN_CONNECTED && s->last_error) {
                         (void) fprintf(stderr, "hvmap print: connected to libvirt at %s, but %s\n", uri,
@@ -339,7 +311,7 @@ static int print_once(const PrintArgs *a, Host *h, int sfd) {
                                        uri, sock, strna(s->last_error));
                         return EX_UNAVAILABLE;
                 }
-                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                if (app_now_usec(CLOCK_MONOTONIC) >= deadline) {
                         (void) fprintf(stderr,
                                        "hvmap print: libvirt at %s (%s) did not answer within %" PRIu64
                                        " s; is libvirtd hung?\n",
@@ -356,7 +328,7 @@ static int emit_state(const HostSnapshot *s, HostConnState state, uint64_t since
 
         if (!j ||
             !cJSON_AddStringToObject(j, "timestamp",
-                                     format_timestamp(now_usec(CLOCK_REALTIME), now, sizeof now)) ||
+                                     format_timestamp(app_now_usec(CLOCK_REALTIME), now, sizeof now)) ||
             !cJSON_AddStringToObject(j, "libvirt", host_conn_state_to_string(state)) ||
             !cJSON_AddStringToObject(j, "since", format_timestamp(since_usec, since, sizeof since)) ||
             (s->uri && !cJSON_AddStringToObject(j, "uri", s->uri)) ||
@@ -366,25 +338,21 @@ static int emit_state(const HostSnapshot *s, HostConnState state, uint64_t since
         return text ? emit(text) : -ENOMEM;
 }
 
-static int emit_mapping(const HostSnapshot *s) {
-        _cleanup_(cJSON_Deletep) cJSON *j = cJSON_CreateObject(), *m = mapping_json(s);
-        _cleanup_free_ char *text = NULL;
+/* {"timestamp":"…",<the body's own keys>}: the exact body, spliced. */
+static int emit_mapping(const PrintArgs *a, HostSnapshot *s) {
+        _cleanup_(mapping_unrefp) Mapping *m = NULL;
+        _cleanup_free_ char *line = NULL;
         char now[64];
-        cJSON *hvs;
+        int r = build(a, s, &m);
 
-        if (!j || !m ||
-            !cJSON_AddStringToObject(j, "timestamp",
-                                     format_timestamp(now_usec(CLOCK_REALTIME), now, sizeof now)))
-                return -ENOMEM;
-        hvs = cJSON_DetachItemFromObject(m, "hypervisors");
-        if (!hvs)
-                return -ENOMEM;
-        cJSON_AddItemToObject(j, "hypervisors", hvs);
-        text = cJSON_PrintUnformatted(j);
-        return text ? emit(text) : -ENOMEM;
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        line = strdup_printf("{\"timestamp\":\"%s\",%s",
+                             format_timestamp(app_now_usec(CLOCK_REALTIME), now, sizeof now), m->body + 1);
+        return line ? emit(line) : -ENOMEM;
 }
 
-static int print_watch(Host *h, int sfd) {
+static int print_watch(const PrintArgs *a, Host *h, int sfd) {
         HostConnState printed = HOST_CONN_CONNECTING;
         uint64_t printed_mapping = 0;
         bool stalled_printed = false;
@@ -405,11 +373,12 @@ static int print_watch(Host *h, int sfd) {
 
                 /* A thread blocked in libvirt publishes nothing: its
                  * heartbeat tells. */
-                now = now_usec(CLOCK_MONOTONIC);
+                now = app_now_usec(CLOCK_MONOTONIC);
                 hb = host_heartbeat_usec(h);
                 stalled = now > hb + PRINT_STALL_USEC;
                 if (stalled && !stalled_printed && printed != HOST_CONN_NOT_RESPONDING) {
-                        r = emit_state(s, HOST_CONN_NOT_RESPONDING, now_usec(CLOCK_REALTIME) - (now - hb),
+                        r = emit_state(s, HOST_CONN_NOT_RESPONDING,
+                                       app_now_usec(CLOCK_REALTIME) - (now - hb),
                                        "blocked in a libvirt call: libvirtd does not answer");
                         stalled_printed = true;
                         printed = HOST_CONN_NOT_RESPONDING;
@@ -422,7 +391,7 @@ static int print_watch(Host *h, int sfd) {
                         }
                 }
                 if (r >= 0 && s->synced && s->mapping_seq != printed_mapping) {
-                        r = emit_mapping(s);
+                        r = emit_mapping(a, s);
                         printed_mapping = s->mapping_seq;
                 }
                 if (r == -EIO)
@@ -433,24 +402,33 @@ static int print_watch(Host *h, int sfd) {
 }
 
 int verb_print(const GlobalArgs *g, int argc, char *argv[]) {
-        _cleanup_(config_free) Config conf = {};
-        HostConfig base;
-        PrintArgs a = {};
+        _cleanup_(print_args_done) PrintArgs a = {};
         _cleanup_close_ int sfd = -1;
         Host *h = NULL;
         sigset_t mask;
         int r;
 
-        /* hvmap.conf's [libvirt] and [host] keys apply; no server is needed. */
-        r = app_load_config(g, false, &conf);
-        if (r != 0)
-                return r;
-        app_host_config(&conf, &base);
-        r = parse_args(argc, argv, &base, &a);
+        r = parse_args(argc, argv, &a);
         if (r <= 0)
                 return r < 0 ? EX_USAGE : EX_OK;
-        if (a.watch && log_get_max_level() < LOG_NOTICE)
-                log_set_max_level(LOG_NOTICE);
+        /* hvmap.conf applies, overridden by the options; no server is needed. */
+        r = app_load_config_with(g, false, a.overrides, a.n_overrides, &a.cfg);
+        if (r == EX_CONFIG && a.n_overrides > 0) {
+                Config plain;
+
+                /* Fine without the options: an option's value is wrong. */
+                log_set_max_level(LOG_CRIT);
+                if (app_load_config(g, false, &plain) == 0) {
+                        config_free(&plain);
+                        return EX_USAGE;
+                }
+        }
+        if (r != 0)
+                return r;
+        /* print's output is the JSON: only errors go to stderr unless asked. */
+        if (!g->debug && !a.log_level_given)
+                log_set_max_level(a.watch ? LOG_NOTICE : LOG_ERR);
+        app_host_config(&a.cfg, &a.host);
 
         (void) signal(SIGPIPE, SIG_IGN);
         (void) sigemptyset(&mask);
@@ -460,10 +438,10 @@ int verb_print(const GlobalArgs *g, int argc, char *argv[]) {
             (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
                 return log_error_errno(errno, "cannot set up signal handling: %m"), EX_OSERR;
 
-        r = host_start(&a.cfg, &h);
+        r = host_start(&a.host, &h);
         if (r < 0)
                 return log_error_errno(r, "cannot start following libvirt: %m"), EX_OSERR;
-        r = a.watch ? print_watch(h, sfd) : print_once(&a, h, sfd);
+        r = a.watch ? print_watch(&a, h, sfd) : print_once(&a, h, sfd);
         host_stop(h);
         return r;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The one-shot commands that talk to the server: register, unregister,
- * report. Each runs a short sd-event loop around one proto/ call. */
+ * report. Argument parsing and printing only: each runs the reporting
+ * engine (agent/report.c) on a loop of its own until the outcome is known;
+ * the engine logs the outcome and writes state.json. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -15,7 +17,8 @@
 #include <cjson/cJSON.h>
 
 #include "agent/app.h"
-#include "agent/state.h"
+#include "agent/mapping.h"
+#include "agent/report-io.h"
 #include "agent/verbs.h"
 #include "util/event-util.h"
 #include "util/buf.h"
@@ -24,100 +27,45 @@
 #include "util/fs-check.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/random.h"
 
 /* How long one-shot commands wait for libvirt's first listing. */
 #define ONESHOT_LIBVIRT_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define SECRET_MAX 4096
-/* Check-in mode: how long `report` waits for the job. */
-#define ONESHOT_JOB_TIMEOUT_USEC (120 * USEC_PER_SEC)
 
 typedef struct OneShot {
         sd_event *event;
-        ProtoClient *client;
-        char *server_url;
         Config cfg;
-        ProtoIdentity *identity;
-        /* Outcome, copied out of the callback. */
-        bool done;
-        ProtoResultKind kind;
-        long http_status;
-        char *message;
-        ProtoConsumer consumer; /* register */
-        char *job_id;
-        ProtoJobState job_state;
-        char *job_text;
+        ReportIo *io;
+        Host *host;
+        Mapping *mapping;
 } OneShot;
 
 static void oneshot_done(OneShot *o) {
-        o->client = proto_client_free(o->client);
+        o->io = report_io_free(o->io);
+        host_stop(o->host);
+        mapping_unref(o->mapping);
         o->event = sd_event_unref(o->event);
-        free(o->server_url);
-        free(o->message);
-        free(o->job_id);
-        free(o->job_text);
-        proto_consumer_done(&o->consumer);
-        proto_identity_free(o->identity);
         config_free(&o->cfg);
 }
 
 static int oneshot_setup(OneShot *o, const GlobalArgs *g) {
-        ProtoServerConfig sc;
         int r;
 
         r = app_load_config(g, true, &o->cfg);
         if (r != 0)
                 return r;
+        /* Whatever the server answers is recorded there (0700, as run makes it). */
+        if (mkdir(o->cfg.state_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the state directory %s: %m", o->cfg.state_dir),
+                       EX_CANTCREAT;
         r = sd_event_new(&o->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot create an event loop: %m"), EX_OSERR;
-        r = app_server_config(&o->cfg, &sc, &o->server_url);
-        if (r < 0)
-                return log_error_errno(r, "No server configured: %m"), EX_CONFIG;
-        r = proto_client_new(o->event, &sc, &o->client);
+        r = report_io_new(o->event, &o->cfg, &app_clock_system, random_seed(), NULL, &o->io);
         if (r < 0)
                 return EX_CONFIG;
         return 0;
-}
-
-static void on_result(ProtoClient *c, const ProtoResult *r, void *userdata) {
-        OneShot *o = userdata;
-
-        o->done = true;
-        o->kind = r->kind;
-        o->http_status = r->http_status;
-        free(o->message);
-        o->message = r->message ? strdup(r->message) : NULL;
-        if (r->job) {
-                free(o->job_id);
-                o->job_id = r->job->id ? strdup(r->job->id) : NULL;
-                o->job_state = r->job->state;
-                free(o->job_text);
-                o->job_text = r->job->result_text ? strdup(r->job->result_text) : NULL;
-        }
-        if (r->consumer && r->kind == PROTO_RESULT_OK) {
-                ProtoConsumer *src = r->consumer;
-
-                proto_consumer_done(&o->consumer);
-                /* Take copies: the result dies with the callback. */
-                o->consumer = (ProtoConsumer){
-                        .uuid = src->uuid ? strdup(src->uuid) : NULL,
-                        .owner_key = src->owner_key ? strdup(src->owner_key) : NULL,
-                        .name = src->name ? strdup(src->name) : NULL,
-                        .type_label = src->type_label ? strdup(src->type_label) : NULL,
-                        .hypervisor_id = src->hypervisor_id ? strdup(src->hypervisor_id) : NULL,
-                        .cert_pem = src->cert_pem ? strdup(src->cert_pem) : NULL,
-                        .key_pem = src->key_pem ? strdup(src->key_pem) : NULL,
-                        .serial = src->serial ? strdup(src->serial) : NULL,
-                        .expiration = src->expiration ? strdup(src->expiration) : NULL,
-                };
-        }
-        (void) sd_event_exit(o->event, 0);
-}
-
-/* Runs the loop until the call completes. */
-static int oneshot_wait(OneShot *o) {
-        o->done = false;
-        return sd_event_loop(o->event);
 }
 
 /* sysexits status for a typed result, as the CLI documents. */
@@ -142,15 +90,15 @@ static int exit_status_of(ProtoResultKind k, long http_status) {
         return EX_CONFIG;
 }
 
-/* Waits for libvirt and builds this host's mapping. */
-static int oneshot_mapping(OneShot *o, Host **ret_host, AppMapping *ret) {
+/* Waits for libvirt and hands this host's mapping to the engine. */
+static int oneshot_mapping(OneShot *o) {
         HostConfig hc;
         HostSnapshot *snap = NULL;
         char err[PROTO_ERROR_MAX], sock[512];
         int r;
 
         app_host_config(&o->cfg, &hc);
-        r = app_host_wait_synced(&hc, ONESHOT_LIBVIRT_TIMEOUT_USEC, ret_host, &snap);
+        r = app_host_wait_synced(&hc, ONESHOT_LIBVIRT_TIMEOUT_USEC, &o->host, &snap);
         if (r < 0) {
                 if (r == -EINTR)
                         return EX_TEMPFAIL;
@@ -161,12 +109,13 @@ static int oneshot_mapping(OneShot *o, Host **ret_host, AppMapping *ret) {
                 host_snapshot_unref(snap);
                 return EX_UNAVAILABLE;
         }
-        r = app_mapping_build(&o->cfg, snap, ret, err, sizeof err);
+        r = mapping_build(&o->cfg, snap, &o->mapping, err, sizeof err);
         host_snapshot_unref(snap);
         if (r < 0) {
                 log_error("Cannot build this host's report: %s", err);
                 return r == -ENODATA ? EX_CONFIG : EX_DATAERR;
         }
+        reporter_set_mapping(report_io_engine(o->io), o->mapping);
         return 0;
 }
 
@@ -226,19 +175,6 @@ static int read_secret(const char *file, const char *env, const char *what, char
                 return -ENOMEM;
         (void) log_secret_register(*ret);
         return 0;
-}
-
-/* The identity changed: what the old consumer had accepted no longer counts,
- * so the next report is sent in full. */
-static void forget_accepted(const char *state_dir) {
-        State st = {};
-
-        if (state_load(state_dir, &st) >= 0) {
-                st.accepted_digest = mfree(st.accepted_digest);
-                st.accepted_consumer = mfree(st.accepted_consumer);
-                (void) state_save(state_dir, &st);
-        }
-        state_done(&st);
 }
 
 static void print_json_result(bool changed, const char *uuid, const char *owner, const char *server,
@@ -303,10 +239,10 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         _cleanup_erase_ char *keys = NULL, *password = NULL;
         _cleanup_(oneshot_done) OneShot o = {};
         _cleanup_free_ char *err = NULL;
-        ProtoIdentity *existing = NULL, *saved = NULL;
+        ProtoIdentity *existing = NULL;
+        const ProtoIdentity *id;
+        const ReportOutcome *out;
         bool force = false, json = false;
-        AppMapping m = {};
-        Host *host = NULL;
         ProtoCredentials cred = {};
         int c, r;
 
@@ -388,7 +324,7 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
 
         r = proto_identity_load(o.cfg.state_dir, &existing, &err);
         if (r >= 0 && !force) {
-                bool same = streq_ptr(existing->server_url, o.server_url) &&
+                bool same = streq_ptr(existing->server_url, report_io_server_url(o.io)) &&
                             (!org || streq_ptr(existing->owner, org));
 
                 if (same) {
@@ -405,8 +341,8 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 log_error(
                         "This host is registered as %s in organization %s with %s; use --force to register "
                         "with %s%s%s instead",
-                        existing->uuid, strna(existing->owner), strna(existing->server_url), o.server_url,
-                        org ? " in organization " : "", strempty(org));
+                        existing->uuid, strna(existing->owner), strna(existing->server_url),
+                        report_io_server_url(o.io), org ? " in organization " : "", strempty(org));
                 proto_identity_free(existing);
                 return EX_USAGE;
         }
@@ -419,47 +355,34 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         if (r < 0)
                 return r == -ENOMEM ? EX_OSERR : EX_NOINPUT;
         cred = (ProtoCredentials){ .org = org, .activation_keys = keys, .user = user, .password = password };
+        report_io_set_credentials(o.io, &cred);
 
-        r = oneshot_mapping(&o, &host, &m);
-        if (r != 0) {
-                host_stop(host);
+        r = oneshot_mapping(&o);
+        if (r != 0)
                 return r;
-        }
-        r = proto_client_register(o.client, &cred, &m.m, on_result, &o);
-        if (r >= 0)
-                r = oneshot_wait(&o);
-        host_stop(host);
-        app_mapping_done(&m);
+        r = report_io_run_once(o.io, REPORT_WORK_REGISTER, &out);
         if (r < 0)
-                return log_error_errno(r, "Cannot send the registration: %m"), EX_SOFTWARE;
-
-        if (o.kind != PROTO_RESULT_OK) {
-                log_error("Registration failed: %s", strna(o.message));
-                if (json)
-                        print_json_result(false, NULL, NULL, o.server_url, o.message);
-                return exit_status_of(o.kind, o.http_status);
-        }
-        r = proto_identity_save(o.cfg.state_dir, &o.consumer, o.server_url, &saved, &err);
-        if (r < 0) {
-                log_error("Registered as %s, but cannot store the identity in %s: %s",
-                          strna(o.consumer.uuid), o.cfg.state_dir, strna(err));
-                return EX_CANTCREAT;
-        }
-        /* The server has no report from this consumer yet. */
-        forget_accepted(o.cfg.state_dir);
+                return EX_SOFTWARE;
         app_state_dir_give_back(o.cfg.state_dir);
+        if (out->kind != PROTO_RESULT_OK) {
+                if (json)
+                        print_json_result(false, NULL, NULL, report_io_server_url(o.io), out->message);
+                return exit_status_of(out->kind, out->http_status);
+        }
+        id = reporter_identity(report_io_engine(o.io));
         if (json)
-                print_json_result(true, saved->uuid, saved->owner, saved->server_url, "registered");
+                print_json_result(true, id->uuid, id->owner, id->server_url, "registered");
         else
-                (void) printf("registered as %s in organization %s with %s\n", saved->uuid,
-                              strna(saved->owner), o.server_url);
-        proto_identity_free(saved);
+                (void) printf("registered as %s in organization %s with %s\n", id->uuid, strna(id->owner),
+                              report_io_server_url(o.io));
         return EX_OK;
 }
 
 int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
         _cleanup_(oneshot_done) OneShot o = {};
-        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *err = NULL, *uuid = NULL, *owner = NULL;
+        const ReportOutcome *out;
+        const ProtoIdentity *id;
         bool json = argc > 1 && streq_ptr(argv[1], "--json");
         int r;
 
@@ -470,7 +393,12 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
-        r = proto_identity_load(o.cfg.state_dir, &o.identity, &err);
+        if (o.cfg.identity_source != IDENTITY_HVMAP) {
+                log_error("identity_source = rhsm: the consumer belongs to subscription-manager; use "
+                          "'subscription-manager unregister' to delete it");
+                return EX_USAGE;
+        }
+        r = report_io_load_identity(o.io, false, &err);
         if (r == -ENOENT) {
                 if (json)
                         print_json_result(false, NULL, NULL, NULL, "not registered");
@@ -482,44 +410,27 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
                 log_error("Cannot use the identity in %s: %s", o.cfg.state_dir, strna(err));
                 return EX_CONFIG;
         }
-        r = proto_client_unregister(o.client, o.identity, on_result, &o);
-        if (r >= 0)
-                r = oneshot_wait(&o);
+        id = reporter_identity(report_io_engine(o.io));
+        uuid = strdup(id->uuid);
+        owner = id->owner ? strdup(id->owner) : NULL;
+        if (!uuid || (id->owner && !owner))
+                return log_error_errno(ENOMEM, "Out of memory"), EX_OSERR;
+        r = report_io_run_once(o.io, REPORT_WORK_UNREGISTER, &out);
         if (r < 0)
-                return log_error_errno(r, "Cannot send the request: %m"), EX_SOFTWARE;
-        if (o.kind != PROTO_RESULT_OK) {
-                log_error("Unregistering failed: %s", strna(o.message));
-                return exit_status_of(o.kind, o.http_status);
-        }
-        r = proto_identity_remove(o.cfg.state_dir);
-        if (r < 0)
-                return log_error_errno(r, "Deleted on the server, but cannot remove the identity in %s: %m",
-                                       o.cfg.state_dir),
-                       EX_CANTCREAT;
-        forget_accepted(o.cfg.state_dir);
+                return EX_SOFTWARE;
+        if (out->kind != PROTO_RESULT_OK)
+                return exit_status_of(out->kind, out->http_status);
         if (json)
-                print_json_result(true, o.identity->uuid, o.identity->owner, o.server_url, "unregistered");
+                print_json_result(true, uuid, owner, report_io_server_url(o.io), "unregistered");
         else
-                (void) printf("unregistered %s from %s\n", o.identity->uuid, o.server_url);
+                (void) printf("unregistered %s from %s\n", uuid, report_io_server_url(o.io));
         return EX_OK;
-}
-
-static int on_job_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        OneShot *o = userdata;
-        int r;
-
-        r = proto_client_job(o->client, o->identity, o->job_id, on_result, o);
-        if (r < 0)
-                return sd_event_exit(o->event, r);
-        return 0;
 }
 
 int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         _cleanup_(oneshot_done) OneShot o = {};
         _cleanup_free_ char *err = NULL;
-        AppMapping m = {};
-        Host *host = NULL;
-        State st = {};
+        const ReportOutcome *out;
         int r;
 
         if (argc > 1) {
@@ -532,85 +443,25 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
-        r = o.cfg.identity_source == IDENTITY_RHSM
-                    ? proto_identity_load_rhsm(o.cfg.rhsm_identity_dir, &o.identity, &err)
-                    : proto_identity_load(o.cfg.state_dir, &o.identity, &err);
+        r = report_io_load_identity(o.io, false, &err);
         if (r == -ENOENT) {
                 log_error("Not registered: run 'hvmap register' first");
                 return EX_NOPERM;
         }
         if (r < 0) {
-                log_error("Cannot use the identity: %s", strna(err));
+                log_error("Cannot use the identity in %s: %s", report_io_identity_dir(o.io), strna(err));
                 return EX_CONFIG;
         }
-        r = oneshot_mapping(&o, &host, &m);
-        if (r != 0) {
-                host_stop(host);
+        r = oneshot_mapping(&o);
+        if (r != 0)
                 return r;
-        }
-        if (o.cfg.mode == REPORT_CHECKIN)
-                r = proto_client_checkin(o.client, o.identity, &m.m, o.cfg.reporter_id, on_result, &o);
-        else
-                r = proto_client_update_guests(o.client, o.identity, &m.m, on_result, &o);
-        if (r >= 0)
-                r = oneshot_wait(&o);
-        /* Check-in: follow the job to its end, bounded. */
-        if (r >= 0 && o.cfg.mode == REPORT_CHECKIN && o.kind == PROTO_RESULT_OK && o.job_id &&
-            !proto_job_state_is_terminal(o.job_state)) {
-                uint64_t deadline = app_now_usec(CLOCK_MONOTONIC) + ONESHOT_JOB_TIMEOUT_USEC;
-
-                while (r >= 0 && o.kind == PROTO_RESULT_OK && !proto_job_state_is_terminal(o.job_state) &&
-                       app_now_usec(CLOCK_MONOTONIC) < deadline) {
-                        sd_event_source *t = NULL;
-
-                        r = event_add_time_relative(o.event, &t, CLOCK_MONOTONIC, 2 * USEC_PER_SEC,
-                                                    USEC_PER_MSEC, on_job_poll_timer, &o);
-                        if (r >= 0)
-                                r = oneshot_wait(&o);
-                        sd_event_source_unref(t);
-                }
-        }
-        host_stop(host);
-        if (r < 0) {
-                app_mapping_done(&m);
-                return log_error_errno(r, "Cannot send the report: %m"), EX_SOFTWARE;
-        }
-        if (o.kind == PROTO_RESULT_OK && o.cfg.mode == REPORT_CHECKIN && o.job_state != PROTO_JOB_FINISHED) {
-                log_error("The check-in job %s ended %s: %s", strna(o.job_id),
-                          proto_job_state_to_string(o.job_state), strna(o.job_text));
-                app_mapping_done(&m);
-                return EX_TEMPFAIL;
-        }
-
-        (void) state_load(o.cfg.state_dir, &st);
-        st.last_attempt_usec = app_now_usec(CLOCK_REALTIME);
-        st.last_http_status = o.http_status;
-        (void) state_set_string(&st.last_result, proto_result_kind_to_string(o.kind));
-        if (o.kind == PROTO_RESULT_OK) {
-                (void) state_set_string(&st.accepted_digest, m.digest);
-                (void) state_set_string(&st.accepted_server, o.server_url);
-                (void) state_set_string(&st.accepted_consumer, o.identity->uuid);
-                st.accepted_at_usec = st.last_attempt_usec;
-                st.accepted_guests = m.m.n_guests;
-                st.last_message = mfree(st.last_message);
-                st.consecutive_failures = 0;
-        } else {
-                (void) state_set_string(&st.last_message, o.message);
-                st.consecutive_failures++;
-        }
-        r = state_save(o.cfg.state_dir, &st);
+        r = report_io_run_once(o.io, REPORT_WORK_REPORT, &out);
         if (r < 0)
-                log_warning_errno(r, "Cannot update %s/%s: %m", o.cfg.state_dir, STATE_FILE);
+                return EX_SOFTWARE;
         app_state_dir_give_back(o.cfg.state_dir);
-        state_done(&st);
-
-        if (o.kind != PROTO_RESULT_OK) {
-                log_error("Report failed: %s", strna(o.message));
-                app_mapping_done(&m);
-                return exit_status_of(o.kind, o.http_status);
-        }
-        (void) printf("report accepted: %zu guests sent to %s as consumer %s\n", m.m.n_guests, o.server_url,
-                      o.identity->uuid);
-        app_mapping_done(&m);
+        if (out->kind != PROTO_RESULT_OK)
+                return exit_status_of(out->kind, out->http_status);
+        (void) printf("report accepted: %zu guests sent to %s as consumer %s\n", o.mapping->m.n_guests,
+                      report_io_server_url(o.io), reporter_identity(report_io_engine(o.io))->uuid);
         return EX_OK;
 }

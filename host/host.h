@@ -59,6 +59,9 @@ typedef struct HostConfig {
 
 /* Fills cfg with the defaults above (read-only, libvirt's default URI). */
 void host_config_init(HostConfig *cfg);
+/* true when a and b ask host/ for the same thing (strings and glob lists
+ * compared by value): a reload need not reconnect. Pure. */
+bool host_config_equal(const HostConfig *a, const HostConfig *b);
 
 typedef struct HostGuest {
         char uuid[HOST_UUID_STRING_MAX]; /* lower case, as libvirt gives it */

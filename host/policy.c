@@ -27,6 +27,26 @@ void host_config_init(HostConfig *cfg) {
         };
 }
 
+static bool strv_equal(const char *const *a, const char *const *b) {
+        size_t i = 0;
+
+        for (; a && b && a[i] && b[i]; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return (!a || !a[i]) && (!b || !b[i]);
+}
+
+bool host_config_equal(const HostConfig *a, const HostConfig *b) {
+        return streq_ptr(a->uri, b->uri) && a->read_only == b->read_only &&
+               a->keepalive_interval_sec == b->keepalive_interval_sec &&
+               a->keepalive_count == b->keepalive_count &&
+               a->resync_interval_usec == b->resync_interval_usec && a->id_mode == b->id_mode &&
+               streq_ptr(a->id_override, b->id_override) && a->flavour == b->flavour &&
+               strv_equal(a->include, b->include) && strv_equal(a->exclude, b->exclude) &&
+               a->report_inactive == b->report_inactive && a->list_per_state == b->list_per_state &&
+               a->guest_cap == b->guest_cap && streq_ptr(a->machine_id_path, b->machine_id_path);
+}
+
 const char *host_conn_state_to_string(HostConnState s) {
         switch (s) {
         case HOST_CONN_CONNECTING:

@@ -14,8 +14,10 @@
 #include "proto/proto-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 typedef struct Call Call;
 
@@ -25,22 +27,57 @@ struct ProtoClient {
         Call *calls;
 };
 
+/* How each endpoint is called: one row per ProtoCall. The path's
+ * placeholders are filled from the request, each value URL-escaped:
+ * {uuid} the identity's consumer, {owner} its organization (or the
+ * registration's), {job} the job id, {user} the user name. */
+typedef enum Auth {
+        AUTH_NONE,
+        AUTH_BASIC, /* user + password (registration without activation keys) */
+        AUTH_CERT, /* the identity's certificate and key */
+} Auth;
+
+typedef struct Endpoint {
+        const char *method;
+        const char *path;
+        Auth auth;
+        const char *content_type; /* of the prebuilt body; NULL: none sent */
+        bool reporter_id; /* ?reporter_id= when the request names one */
+} Endpoint;
+
+static const Endpoint endpoints[_PROTO_CALL_MAX] = {
+        [PROTO_CALL_STATUS] = { "GET", "/status", AUTH_NONE, NULL, false },
+        [PROTO_CALL_OWNERS] = { "GET", "/users/{user}/owners", AUTH_BASIC, NULL, false },
+        /* Activation keys ride in the query (as subscription-manager sends
+         * them); with a user, Basic authentication. */
+        [PROTO_CALL_REGISTER] = { "POST", "/consumers?owner={owner}", AUTH_BASIC, "application/json",
+                                  false },
+        [PROTO_CALL_UPDATE_GUESTS] = { "PUT", "/consumers/{uuid}", AUTH_CERT, "application/json", false },
+        [PROTO_CALL_CHECKIN] = { "POST", "/hypervisors/{owner}", AUTH_CERT, "text/plain", true },
+        [PROTO_CALL_JOB] = { "GET", "/jobs/{job}", AUTH_CERT, NULL, false },
+        [PROTO_CALL_HEARTBEAT] = { "PUT", "/hypervisors/{owner}/heartbeat", AUTH_CERT, NULL, true },
+        [PROTO_CALL_GET_CONSUMER] = { "GET", "/consumers/{uuid}", AUTH_CERT, NULL, false },
+        /* Like python-rhsm: a POST or PUT says JSON even without a body. */
+        [PROTO_CALL_REGENERATE] = { "POST", "/consumers/{uuid}", AUTH_CERT, "application/json", false },
+        [PROTO_CALL_UNREGISTER] = { "DELETE", "/consumers/{uuid}", AUTH_CERT, NULL, false },
+        [PROTO_CALL_SERIALS] = { "GET", "/consumers/{uuid}/certificates/serials", AUTH_CERT, NULL, false },
+};
+
 struct Call {
         ProtoClient *client;
-        ProtoCall kind;
-        const char *method;
+        ProtoCall kind; /* the stage in progress: OWNERS comes before REGISTER */
         char *url;
-        char *content_type;
-        char *body;
+        const char *body; /* borrowed from the request, see proto_client_start() */
         size_t body_len;
+        uint64_t timeout_usec;
         char *cert_path, *key_path;
         char *our_uuid;
-        ProtoIdentity *identity; /* refresh/regenerate: updated in place */
+        char *our_serial; /* GET_CONSUMER: tells a renewed certificate */
         /* registration */
-        char *user, *password, *org, *keys, *register_body;
+        char *user, *password, *org, *keys;
         ProtoCallback cb;
         void *userdata;
-        Call *prev, *next;
+        LIST_FIELDS(Call, calls);
 };
 
 static const char *const result_kind_table[_PROTO_RESULT_MAX] = {
@@ -124,6 +161,12 @@ static ProtoResultKind classify_curl(int code, int *ret_error) {
         case CURLE_OPERATION_TIMEDOUT:
                 *ret_error = -ETIMEDOUT;
                 return PROTO_RESULT_TEMPORARY;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+                *ret_error = -ECONNRESET;
+                return PROTO_RESULT_TEMPORARY;
         case CURLE_COULDNT_CONNECT:
                 *ret_error = -ECONNREFUSED;
                 return PROTO_RESULT_TEMPORARY;
@@ -183,6 +226,10 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
                         res.kind = classify_curl(r->curl_code, &res.error);
                         (void) buf_printf(&msg, "%s (curl error %d)", r->error_text, r->curl_code);
                 }
+                /* Nothing proves the request did not reach the server but a
+                 * refused connection, a failed lookup or TLS handshake. */
+                res.maybe_applied = res.kind == PROTO_RESULT_TEMPORARY && res.error != -ECONNREFUSED &&
+                                    res.error != -EHOSTUNREACH && res.error != -EPERM;
                 res.http_status = s;
                 goto done;
         }
@@ -197,6 +244,7 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
         } else if (s == 429 || (s == 503 && retry_after_usable(r->retry_after))) {
                 res.kind = PROTO_RESULT_RETRY_AFTER;
                 res.error = -EBUSY;
+                res.maybe_applied = s == 503;
                 parse_retry_after(r->retry_after, now, &res);
         } else if (s == 401 || s == 403 || s == 407) {
                 res.kind = PROTO_RESULT_AUTH;
@@ -217,6 +265,9 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
         } else if (s >= 500 && s < 600) {
                 res.kind = PROTO_RESULT_TEMPORARY;
                 res.error = -EREMOTEIO;
+                /* A gateway's answer says nothing of what the server behind
+                 * it did with the request. */
+                res.maybe_applied = s == 502 || s == 503 || s == 504;
         } else {
                 res.kind = PROTO_RESULT_PERMANENT;
                 res.error = s == 404 ? -ENOENT : -EPROTO;
@@ -281,152 +332,154 @@ static Call *call_free(Call *call) {
         if (!call)
                 return NULL;
         free(call->url);
-        free(call->content_type);
-        free(call->body);
         free(call->cert_path);
         free(call->key_path);
         free(call->our_uuid);
+        free(call->our_serial);
         free(call->user);
         erase_and_free(call->password);
         free(call->org);
         erase_and_free(call->keys);
-        free(call->register_body);
         free(call);
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Call *, call_free, call_freep)
 
-static void call_unlink(Call *call) {
-        ProtoClient *c = call->client;
+/* Appends s URL-escaped; -ENOMEM. */
+static int buf_append_escaped(Buf *b, const char *s) {
+        _cleanup_free_ char *e = url_escape(s);
 
-        if (call->prev)
-                call->prev->next = call->next;
-        else if (c->calls == call)
-                c->calls = call->next;
-        if (call->next)
-                call->next->prev = call->prev;
-        call->prev = call->next = NULL;
+        return e ? buf_append_str(b, e) : -ENOMEM;
+}
+
+/* The activation keys for the query: each key trimmed and escaped on its
+ * own, joined by ',' (subscription-manager does the same). */
+static int append_keys(Buf *b, const char *keys) {
+        bool first = true;
+
+        for (const char *p = keys; *p;) {
+                size_t l = strcspn(p, ",");
+                const char *s = p, *e = p + l;
+
+                while (s < e && *s == ' ')
+                        s++;
+                while (e > s && e[-1] == ' ')
+                        e--;
+                if (e > s) {
+                        _cleanup_(erase_and_freep) char *one = strndup(s, (size_t) (e - s));
+
+                        if (!one || buf_append_str(b, first ? "&activation_keys=" : ",") < 0 ||
+                            buf_append_escaped(b, one) < 0)
+                                return -ENOMEM;
+                        first = false;
+                }
+                p += l;
+                if (*p == ',')
+                        p++;
+        }
+        return 0;
+}
+
+/* The full URL of call's current stage, from its endpoint row. */
+static int call_build_url(Call *call, const ProtoRequest *req) {
+        const Endpoint *ep = &endpoints[call->kind];
+        _cleanup_(buf_free) Buf b = BUF_INIT(64 * 1024);
+        const char *owner = call->org ? call->org : req->identity ? req->identity->owner : NULL;
+        int r = buf_append_str(&b, call->client->base_url);
+
+        for (const char *p = ep->path; r >= 0 && *p;) {
+                const char *value = NULL;
+                size_t l;
+
+                if (*p != '{') {
+                        l = strcspn(p, "{");
+                        r = buf_append(&b, p, l);
+                        p += l;
+                        continue;
+                }
+                l = strcspn(p, "}") + 1;
+                if (strncmp(p, "{uuid}", l) == 0)
+                        value = call->our_uuid;
+                else if (strncmp(p, "{owner}", l) == 0)
+                        value = owner;
+                else if (strncmp(p, "{job}", l) == 0)
+                        value = req->job_id;
+                else if (strncmp(p, "{user}", l) == 0)
+                        value = call->user;
+                if (!value || !*value)
+                        return -EINVAL;
+                r = buf_append_escaped(&b, value);
+                p += l;
+        }
+        if (r >= 0 && call->kind == PROTO_CALL_REGISTER && call->keys)
+                r = append_keys(&b, call->keys);
+        if (r >= 0 && ep->reporter_id && req->reporter_id && *req->reporter_id)
+                r = buf_append_str(&b, strchr(ep->path, '?') ? "&reporter_id=" : "?reporter_id=") < 0
+                            ? -ENOMEM
+                            : buf_append_escaped(&b, req->reporter_id);
+        if (r < 0)
+                return r;
+        free(call->url);
+        call->url = buf_steal(&b, NULL);
+        return call->url ? 0 : -ENOMEM;
 }
 
 static void on_http_done(ProtoHttp *h, const ProtoHttpResponse *resp, void *userdata);
 
+/* Hands call's current stage to HTTP. */
 static int call_send(Call *call) {
+        const Endpoint *ep = &endpoints[call->kind];
         ProtoHttpRequest req = {
-                .method = call->method,
+                .method = ep->method,
                 .url = call->url,
-                .content_type = call->content_type,
-                .body = call->body,
-                .body_len = call->body_len,
-                .client_cert = call->cert_path,
-                .client_key = call->key_path,
+                .content_type = ep->content_type,
+                .body = ep->content_type ? call->body : NULL,
+                .body_len = ep->content_type ? call->body_len : 0,
+                .timeout_usec = call->timeout_usec,
         };
 
-        if (call->kind == PROTO_CALL_OWNERS || (call->kind == PROTO_CALL_REGISTER && call->user)) {
+        if (ep->auth == AUTH_CERT) {
+                req.client_cert = call->cert_path;
+                req.client_key = call->key_path;
+        } else if (ep->auth == AUTH_BASIC && call->user) {
                 req.basic_user = call->user;
                 req.basic_password = call->password;
         }
         return proto_http_start(call->client->http, &req, on_http_done, call);
 }
 
-static int call_new(ProtoClient *c, ProtoCall kind, const char *method, ProtoCallback cb, void *userdata,
-                    Call **ret) {
-        Call *call;
-
-        if (!c || !cb)
-                return -EINVAL;
-        call = calloc(1, sizeof(*call));
-        if (!call)
-                return -ENOMEM;
-        call->client = c;
-        call->kind = kind;
-        call->method = method;
-        call->cb = cb;
-        call->userdata = userdata;
-        *ret = call;
-        return 0;
-}
-
-/* Sends and links the call; on failure the caller still owns it. */
-static int call_start(Call *call) {
-        ProtoClient *c = call->client;
-        int r;
-
-        if ((strcmp(call->method, "POST") == 0 || strcmp(call->method, "PUT") == 0) && !call->content_type) {
-                /* Like python-rhsm: JSON even without a body. */
-                call->content_type = strdup("application/json");
-                if (!call->content_type)
-                        return -ENOMEM;
-        }
-        r = call_send(call);
-        if (r < 0)
-                return r;
-        call->next = c->calls;
-        if (c->calls)
-                c->calls->prev = call;
-        c->calls = call;
-        return 0;
-}
-
-static int call_set_url(Call *call, const char *format, ...) _printf_(2, 3);
-static int call_set_url(Call *call, const char *format, ...) {
-        _cleanup_free_ char *path = NULL;
-        va_list ap;
-        int r;
-
-        va_start(ap, format);
-        r = vasprintf(&path, format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        free(call->url);
-        if (asprintf(&call->url, "%s%s", call->client->base_url, path) < 0) {
-                call->url = NULL;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int call_set_identity(Call *call, const ProtoIdentity *id) {
-        if (!id || !id->uuid || !proto_uuid_valid(id->uuid) || !id->cert_path || !id->key_path)
-                return -EINVAL;
-        call->cert_path = strdup(id->cert_path);
-        call->key_path = strdup(id->key_path);
-        call->our_uuid = strdup(id->uuid);
-        if (!call->cert_path || !call->key_path || !call->our_uuid)
-                return -ENOMEM;
-        return 0;
-}
-
 static void result_replace_message(ProtoResult *res, ProtoResultKind kind, int error, const Call *call,
                                    const char *what) {
-        char *m = NULL;
+        char *m;
 
         res->kind = kind;
         res->error = error;
-        if (asprintf(&m, "%s %.*s: HTTP %ld, %s%s%s%s", call->method, (int) strcspn(call->url, "?"),
-                     call->url, res->http_status, what, res->request_uuid ? " (request " : "",
-                     strempty(res->request_uuid), res->request_uuid ? ")" : "") >= 0) {
+        m = strdup_printf("%s %.*s: HTTP %ld, %s%s%s%s", endpoints[call->kind].method,
+                          (int) strcspn(call->url, "?"), call->url, res->http_status, what,
+                          res->request_uuid ? " (request " : "", strempty(res->request_uuid),
+                          res->request_uuid ? ")" : "");
+        if (m) {
                 free(res->message);
                 res->message = m;
         }
 }
 
-static int start_register(Call *call);
-
 static void call_finish(Call *call, ProtoResult *res) {
         ProtoClient *c = call->client;
 
-        call_unlink(call);
+        LIST_REMOVE(calls, c->calls, call);
         /* The callback may free the client: nothing of c is touched after it. */
         call->cb(c, res, call->userdata);
         proto_result_done(res);
         call_free(call);
 }
 
-/* Owners answer: pick the only org or say why not; on success the same call goes on to register. */
+/* Owners answer: pick the only org or say why not; on success the same call
+ * goes on to register. */
 static bool owners_continue(Call *call, const ProtoHttpResponse *resp, ProtoResult *res) {
         _cleanup_strv_free_ char **keys = NULL;
         _cleanup_(buf_free) Buf list = BUF_INIT(1024);
+        _cleanup_free_ char *what = NULL;
         size_t n = 0;
         int r;
 
@@ -439,37 +492,34 @@ static bool owners_continue(Call *call, const ProtoHttpResponse *resp, ProtoResu
         for (; keys[n]; n++)
                 (void) buf_printf(&list, "%s%s", n ? ", " : "", keys[n]);
         if (n != 1) {
-                _cleanup_free_ char *what = NULL;
-                if (asprintf(&what, "user %s %s; name the organization to register with", call->user,
-                             n == 0 ? "belongs to no organization" : "belongs to several organizations") < 0)
-                        what = NULL;
-                if (n > 1) {
-                        free(what);
-                        if (asprintf(&what,
-                                     "user %s belongs to %zu organizations (%s); name one to register with",
-                                     call->user, n, buf_str(&list)) < 0)
-                                what = NULL;
-                }
-                result_replace_message(res, PROTO_RESULT_PERMANENT, -EINVAL, call, strempty(what));
+                what = n == 0 ? strdup_printf("user %s belongs to no organization; name the organization to "
+                                              "register with",
+                                              call->user)
+                              : strdup_printf("user %s belongs to %zu organizations (%s); name one to "
+                                              "register with",
+                                              call->user, n, buf_str(&list));
+                result_replace_message(res, PROTO_RESULT_PERMANENT, -EINVAL, call, strna(what));
                 return false;
         }
         call->org = strdup(keys[0]);
-        if (!call->org) {
-                result_replace_message(res, PROTO_RESULT_LOCAL, -ENOMEM, call, "out of memory");
-                return false;
-        }
-        r = start_register(call);
+        call->kind = PROTO_CALL_REGISTER;
+        r = call->org ? call_build_url(call, &(ProtoRequest){}) : -ENOMEM;
+        if (r >= 0)
+                r = call_send(call);
         if (r < 0) {
+                call->kind = PROTO_CALL_OWNERS;
                 result_replace_message(res, PROTO_RESULT_LOCAL, r, call, "cannot start the registration");
                 return false;
         }
         return true;
 }
 
+/* A consumer in the answer: parsed, checked to be ours, and compared with
+ * the certificate we hold (cert_changed). Nothing is stored here: the
+ * caller decides (proto_identity_save()). */
 static void handle_consumer(Call *call, const ProtoHttpResponse *resp, ProtoResult *res) {
         _cleanup_free_ ProtoConsumer *cons = calloc(1, sizeof(ProtoConsumer));
-        _cleanup_free_ char *error = NULL, *local_serial = NULL, *remote_serial = NULL;
-        ProtoIdentity *fresh = NULL;
+        _cleanup_free_ char *remote_serial = NULL;
         int r;
 
         if (!cons) {
@@ -494,45 +544,28 @@ static void handle_consumer(Call *call, const ProtoHttpResponse *resp, ProtoResu
                                        "the answer is about another consumer");
                 return;
         }
-        if (!call->identity)
+        if (call->kind == PROTO_CALL_REGENERATE) {
+                res->cert_changed = true;
                 return;
-
-        /* Refresh: compare serials exactly, from the certificates themselves. */
-        if (call->kind == PROTO_CALL_GET_CONSUMER) {
-                if (!res->consumer->cert_pem)
-                        return;
-                r = proto_cert_info(res->consumer->cert_pem, strlen(res->consumer->cert_pem), NULL, NULL,
-                                    &remote_serial, NULL, NULL);
-                if (r < 0) {
-                        result_replace_message(res, PROTO_RESULT_TEMPORARY, r, call,
-                                               "the identity certificate in the answer does not parse");
-                        return;
-                }
-                if (streq_ptr(remote_serial, call->identity->serial))
-                        return;
-                if (!res->consumer->key_pem) {
-                        result_replace_message(res, PROTO_RESULT_TEMPORARY, -EBADMSG, call,
-                                               "a new certificate came without its key");
-                        return;
-                }
         }
-        r = proto_identity_save(call->identity->dir, res->consumer, call->identity->server_url, &fresh,
-                                &error);
+        if (call->kind != PROTO_CALL_GET_CONSUMER || !res->consumer->cert_pem)
+                return;
+        /* Compare serials exactly, from the certificates themselves. */
+        r = proto_cert_info(res->consumer->cert_pem, strlen(res->consumer->cert_pem), NULL, NULL,
+                            &remote_serial, NULL, NULL);
         if (r < 0) {
-                _cleanup_free_ char *what = NULL;
-                if (asprintf(&what, "cannot store the new identity: %s", strna(error)) < 0)
-                        what = NULL;
-                result_replace_message(res, PROTO_RESULT_LOCAL, r, call, strna(what));
+                result_replace_message(res, PROTO_RESULT_TEMPORARY, r, call,
+                                       "the identity certificate in the answer does not parse");
                 return;
         }
-        /* Swap the contents so the caller's pointer now sees the new identity. */
-        {
-                ProtoIdentity tmp = *call->identity;
-                *call->identity = *fresh;
-                *fresh = tmp;
-                proto_identity_free(fresh);
+        if (streq_ptr(remote_serial, call->our_serial))
+                return;
+        if (!res->consumer->key_pem) {
+                result_replace_message(res, PROTO_RESULT_TEMPORARY, -EBADMSG, call,
+                                       "a new certificate came without its key");
+                return;
         }
-        res->identity_renewed = true;
+        res->cert_changed = true;
 }
 
 static void on_http_done(ProtoHttp *h, const ProtoHttpResponse *resp, void *userdata) {
@@ -540,7 +573,8 @@ static void on_http_done(ProtoHttp *h, const ProtoHttpResponse *resp, void *user
         ProtoResult res = {};
         int r;
 
-        r = proto_classify(call->kind, call->method, call->url, resp, call->our_uuid, time(NULL), &res);
+        r = proto_classify(call->kind, endpoints[call->kind].method, call->url, resp, call->our_uuid,
+                           time(NULL), &res);
         if (r < 0) {
                 res = (ProtoResult){ .kind = PROTO_RESULT_LOCAL, .error = r, .message = NULL };
                 call_finish(call, &res);
@@ -575,6 +609,8 @@ static void on_http_done(ProtoHttp *h, const ProtoHttpResponse *resp, void *user
                         break;
                 case PROTO_CALL_UPDATE_GUESTS:
                 case PROTO_CALL_UNREGISTER:
+                case PROTO_CALL_SERIALS:
+                case _PROTO_CALL_MAX:
                         /* Any 2xx; Satellite answers {"content":"Facts successfully updated."}. */
                         break;
                 }
@@ -617,7 +653,7 @@ ProtoClient *proto_client_free(ProtoClient *c) {
         c->http = proto_http_free(c->http);
         while (c->calls) {
                 Call *call = c->calls;
-                call_unlink(call);
+                LIST_REMOVE(calls, c->calls, call);
                 call_free(call);
         }
         free(c->base_url);
@@ -633,123 +669,57 @@ size_t proto_client_pending(const ProtoClient *c) {
         return c ? proto_http_pending(c->http) : 0;
 }
 
-int proto_client_status(ProtoClient *c, ProtoCallback cb, void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        int r;
-
-        r = call_new(c, PROTO_CALL_STATUS, "GET", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_url(call, "/status");
-        if (r < 0)
-                return r;
-        r = call_start(call);
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
-        return 0;
+const char *proto_call_to_string(ProtoCall k) {
+        static const char *const table[_PROTO_CALL_MAX] = {
+                [PROTO_CALL_STATUS] = "status",         [PROTO_CALL_OWNERS] = "owners",
+                [PROTO_CALL_REGISTER] = "register",     [PROTO_CALL_UPDATE_GUESTS] = "update-guests",
+                [PROTO_CALL_CHECKIN] = "checkin",       [PROTO_CALL_JOB] = "job",
+                [PROTO_CALL_HEARTBEAT] = "heartbeat",   [PROTO_CALL_GET_CONSUMER] = "get-consumer",
+                [PROTO_CALL_REGENERATE] = "regenerate", [PROTO_CALL_UNREGISTER] = "unregister",
+                [PROTO_CALL_SERIALS] = "serials",
+        };
+        return (size_t) k < ELEMENTSOF(table) ? table[k] : "unknown";
 }
 
-static int start_register(Call *call) {
-        _cleanup_free_ char *org = url_escape(call->org);
-        int r;
-
-        if (!org)
-                return -ENOMEM;
-        call->kind = PROTO_CALL_REGISTER;
-        call->method = "POST";
-        if (!call->content_type && !(call->content_type = strdup("application/json")))
-                return -ENOMEM;
-        free(call->body);
-        call->body = strdup(call->register_body);
-        if (!call->body)
-                return -ENOMEM;
-        call->body_len = strlen(call->body);
-        if (call->keys) {
-                _cleanup_(buf_free) Buf keys = BUF_INIT(64 * 1024);
-                const char *p = call->keys;
-
-                /* Each key escaped on its own, joined by ',' (subscription-manager does the same). */
-                while (*p) {
-                        size_t l = strcspn(p, ",");
-                        _cleanup_free_ char *one = strndup(p, l), *esc = NULL;
-                        if (!one)
-                                return -ENOMEM;
-                        /* Trim spaces around each key. */
-                        char *s = one, *e = one + strlen(one);
-                        while (*s == ' ')
-                                s++;
-                        while (e > s && e[-1] == ' ')
-                                *--e = 0;
-                        if (*s) {
-                                esc = url_escape(s);
-                                if (!esc || (keys.len > 0 && buf_append_str(&keys, ",") < 0) ||
-                                    buf_append_str(&keys, esc) < 0)
-                                        return -ENOMEM;
-                        }
-                        p += l;
-                        if (*p == ',')
-                                p++;
-                }
-                r = call_set_url(call, "/consumers?owner=%s&activation_keys=%s", org, buf_str(&keys));
-        } else
-                r = call_set_url(call, "/consumers?owner=%s", org);
-        if (r < 0)
-                return r;
-        return call_send(call);
-}
-
-int proto_client_register(ProtoClient *c, const ProtoCredentials *cred, const ProtoMapping *m,
-                          ProtoCallback cb, void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        char err[PROTO_ERROR_MAX] = "";
+/* Takes the registration's credentials into call; the secrets are
+ * registered for redaction. -EINVAL when they are unusable. */
+static int call_set_credentials(Call *call, const ProtoCredentials *cred) {
         bool keys = false;
-        int r;
 
-        if (!cred || !m)
+        if (!cred)
                 return -EINVAL;
         for (const char *p = cred->activation_keys; p && *p; p++)
                 if (*p != ',' && *p != ' ')
                         keys = true;
-        if (keys == !!cred->user)
-                return log_error_errno(EINVAL,
-                                       "register needs either activation keys or a user name, not %s",
-                                       keys ? "both" : "neither");
-        if (keys && (!cred->org || !*cred->org))
-                return log_error_errno(EINVAL, "registering with activation keys needs the organization");
-
-        /* Secrets never print, whatever logs them later. */
+        /* Either activation keys with their organization, or a user. */
+        if (keys == !!cred->user || (keys && (!cred->org || !*cred->org)))
+                return -EINVAL;
         if (cred->password)
                 (void) log_secret_register(cred->password);
         if (keys) {
                 (void) log_secret_register(cred->activation_keys);
                 for (const char *p = cred->activation_keys; *p;) {
                         size_t l = strcspn(p, ",");
-                        _cleanup_(erase_and_freep) char *one = strndup(p, l);
-                        if (one) {
-                                char *s = one;
-                                while (*s == ' ')
-                                        s++;
-                                for (char *e = s + strlen(s); e > s && e[-1] == ' ';)
-                                        *--e = 0;
-                                if (*s)
-                                        (void) log_secret_register(s);
+                        const char *s = p, *e = p + l;
+
+                        while (s < e && *s == ' ')
+                                s++;
+                        while (e > s && e[-1] == ' ')
+                                e--;
+                        if (e > s) {
+                                _cleanup_(erase_and_freep) char *one = strndup(s, (size_t) (e - s));
+                                if (one)
+                                        (void) log_secret_register(one);
                         }
                         p += l;
                         if (*p == ',')
                                 p++;
                 }
+                call->keys = strdup(cred->activation_keys);
+                if (!call->keys)
+                        return -ENOMEM;
         }
-
-        r = call_new(c, PROTO_CALL_REGISTER, "POST", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = proto_build_register(m, &call->register_body, NULL, err, sizeof(err));
-        if (r < 0)
-                return r == -EINVAL ? log_error_errno(r, "cannot register: %s", err) : r;
         if (cred->org && *cred->org && !(call->org = strdup(cred->org)))
-                return -ENOMEM;
-        if (keys && !(call->keys = strdup(cred->activation_keys)))
                 return -ENOMEM;
         if (cred->user) {
                 call->user = strdup(cred->user);
@@ -757,195 +727,67 @@ int proto_client_register(ProtoClient *c, const ProtoCredentials *cred, const Pr
                 if (!call->user || !call->password)
                         return -ENOMEM;
         }
-
-        if (!call->org) {
-                _cleanup_free_ char *u = url_escape(call->user);
-                if (!u)
-                        return -ENOMEM;
-                call->kind = PROTO_CALL_OWNERS;
-                call->method = "GET";
-                r = call_set_url(call, "/users/%s/owners", u);
-                if (r < 0)
-                        return r;
-                r = call_start(call);
-        } else {
-                r = start_register(call);
-                if (r >= 0) {
-                        call->next = c->calls;
-                        if (c->calls)
-                                c->calls->prev = call;
-                        c->calls = call;
-                }
-        }
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
+        /* A user without an organization: ask which ones the user has first. */
+        call->kind = call->org ? PROTO_CALL_REGISTER : PROTO_CALL_OWNERS;
         return 0;
 }
 
-int proto_client_update_guests(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
-                               ProtoCallback cb, void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        char err[PROTO_ERROR_MAX] = "";
-        int r;
-
-        if (!m)
+static int call_set_identity(Call *call, const ProtoIdentity *id) {
+        if (!id || !id->uuid || !proto_uuid_valid(id->uuid) || !id->cert_path || !id->key_path)
                 return -EINVAL;
-        r = call_new(c, PROTO_CALL_UPDATE_GUESTS, "PUT", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_identity(call, id);
-        if (r < 0)
-                return r;
-        r = proto_build_guest_update(m, &call->body, &call->body_len, err, sizeof(err));
-        if (r < 0)
-                return r == -EINVAL ? log_error_errno(r, "cannot report guests: %s", err) : r;
-        r = call_set_url(call, "/consumers/%s", id->uuid);
-        if (r < 0)
-                return r;
-        r = call_start(call);
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
-        return 0;
-}
-
-static int owner_path(const ProtoIdentity *id, char **ret) {
-        if (!id || !id->owner || !*id->owner)
-                return log_error_errno(EINVAL, "the identity has no organization; register again");
-        *ret = url_escape(id->owner);
-        return *ret ? 0 : -ENOMEM;
-}
-
-int proto_client_checkin(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
-                         const char *reporter_id, ProtoCallback cb, void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        _cleanup_free_ char *owner = NULL, *rid = NULL;
-        char err[PROTO_ERROR_MAX] = "";
-        int r;
-
-        if (!m)
-                return -EINVAL;
-        r = call_new(c, PROTO_CALL_CHECKIN, "POST", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_identity(call, id);
-        if (r < 0)
-                return r;
-        r = owner_path(id, &owner);
-        if (r < 0)
-                return r;
-        r = proto_build_checkin(m, 1, &call->body, &call->body_len, err, sizeof(err));
-        if (r < 0)
-                return r == -EINVAL ? log_error_errno(r, "cannot check in: %s", err) : r;
-        call->content_type = strdup("text/plain");
-        if (!call->content_type)
+        call->cert_path = strdup(id->cert_path);
+        call->key_path = strdup(id->key_path);
+        call->our_uuid = strdup(id->uuid);
+        if (!call->cert_path || !call->key_path || !call->our_uuid)
                 return -ENOMEM;
-        if (reporter_id && *reporter_id) {
-                rid = url_escape(reporter_id);
-                if (!rid)
-                        return -ENOMEM;
-                r = call_set_url(call, "/hypervisors/%s?reporter_id=%s", owner, rid);
-        } else
-                r = call_set_url(call, "/hypervisors/%s", owner);
-        if (r < 0)
-                return r;
-        r = call_start(call);
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
-        return 0;
-}
-
-int proto_client_job(ProtoClient *c, const ProtoIdentity *id, const char *job_id, ProtoCallback cb,
-                     void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        int r;
-
-        if (!proto_job_id_valid(job_id))
-                return -EINVAL;
-        r = call_new(c, PROTO_CALL_JOB, "GET", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_identity(call, id);
-        if (r < 0)
-                return r;
-        r = call_set_url(call, "/jobs/%s", job_id);
-        if (r < 0)
-                return r;
-        r = call_start(call);
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
-        return 0;
-}
-
-int proto_client_heartbeat(ProtoClient *c, const ProtoIdentity *id, const char *reporter_id,
-                           ProtoCallback cb, void *userdata) {
-        _cleanup_(call_freep) Call *call = NULL;
-        _cleanup_free_ char *owner = NULL, *rid = NULL;
-        int r;
-
-        if (!reporter_id || !*reporter_id)
-                return -EINVAL;
-        r = call_new(c, PROTO_CALL_HEARTBEAT, "PUT", cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_identity(call, id);
-        if (r < 0)
-                return r;
-        r = owner_path(id, &owner);
-        if (r < 0)
-                return r;
-        rid = url_escape(reporter_id);
-        if (!rid)
+        if (id->serial && !(call->our_serial = strdup(id->serial)))
                 return -ENOMEM;
-        r = call_set_url(call, "/hypervisors/%s/heartbeat?reporter_id=%s", owner, rid);
-        if (r < 0)
-                return r;
-        r = call_start(call);
-        if (r < 0)
-                return r;
-        TAKE_PTR(call);
         return 0;
 }
 
-static int consumer_call(ProtoClient *c, ProtoCall kind, const char *method, const ProtoIdentity *id,
-                         ProtoIdentity *update, ProtoCallback cb, void *userdata) {
+int proto_client_start(ProtoClient *c, const ProtoRequest *req, ProtoCallback cb, void *userdata) {
         _cleanup_(call_freep) Call *call = NULL;
+        const Endpoint *ep;
         int r;
 
-        r = call_new(c, kind, method, cb, userdata, &call);
-        if (r < 0)
-                return r;
-        r = call_set_identity(call, id);
-        if (r < 0)
-                return r;
-        if (update && !update->dir)
+        if (!c || !req || !cb || (size_t) req->call >= ELEMENTSOF(endpoints) ||
+            req->call == PROTO_CALL_OWNERS)
                 return -EINVAL;
-        call->identity = update;
-        r = call_set_url(call, "/consumers/%s", id->uuid);
+        ep = &endpoints[req->call];
+        if (ep->content_type && strcmp(ep->content_type, "application/json") != 0 && !req->body)
+                return -EINVAL;
+        if (req->call == PROTO_CALL_REGISTER && !req->body)
+                return -EINVAL;
+        if (req->call == PROTO_CALL_HEARTBEAT && (!req->reporter_id || !*req->reporter_id))
+                return -EINVAL;
+        if (req->call == PROTO_CALL_JOB && !proto_job_id_valid(req->job_id))
+                return -EINVAL;
+
+        call = calloc(1, sizeof(*call));
+        if (!call)
+                return -ENOMEM;
+        call->client = c;
+        call->kind = req->call;
+        call->cb = cb;
+        call->userdata = userdata;
+        call->body = req->body;
+        call->timeout_usec = req->timeout_usec;
+        call->body_len = req->body ? (req->body_len ?: strlen(req->body)) : 0;
+        if (ep->auth == AUTH_CERT)
+                r = call_set_identity(call, req->identity);
+        else if (req->call == PROTO_CALL_REGISTER)
+                r = call_set_credentials(call, req->cred);
+        else
+                r = 0;
         if (r < 0)
                 return r;
-        r = call_start(call);
+        r = call_build_url(call, req);
         if (r < 0)
                 return r;
+        r = call_send(call);
+        if (r < 0)
+                return r;
+        LIST_PREPEND(calls, c->calls, call);
         TAKE_PTR(call);
         return 0;
-}
-
-int proto_client_get_consumer(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata) {
-        return consumer_call(c, PROTO_CALL_GET_CONSUMER, "GET", id, NULL, cb, userdata);
-}
-
-int proto_client_refresh_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata) {
-        return consumer_call(c, PROTO_CALL_GET_CONSUMER, "GET", id, id, cb, userdata);
-}
-
-int proto_client_regenerate_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata) {
-        return consumer_call(c, PROTO_CALL_REGENERATE, "POST", id, id, cb, userdata);
-}
-
-int proto_client_unregister(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata) {
-        return consumer_call(c, PROTO_CALL_UNREGISTER, "DELETE", id, NULL, cb, userdata);
 }

@@ -27,7 +27,9 @@
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
+#include "util/list.h"
 #include "util/log.h"
+#include "util/strprintf.h"
 #include "util/parse.h"
 
 /* Trust anchors are a few KiB each; rhsm's CA dir holds one or two. */
@@ -43,14 +45,13 @@ struct IoEntry {
         ProtoHttp *h;
         curl_socket_t fd;
         sd_event_source *source;
-        IoEntry *prev, *next;
+        LIST_FIELDS(IoEntry, ios);
 };
 
 struct Transfer {
         ProtoHttp *h;
         CURL *easy;
         struct curl_slist *headers;
-        char *request_body;
         Buf body;
         bool too_large;
         char *request_uuid;
@@ -63,7 +64,7 @@ struct Transfer {
         char *local_text;
         ProtoHttpCallback cb;
         void *userdata;
-        Transfer *prev, *next;
+        LIST_FIELDS(Transfer, transfers);
 };
 
 struct ProtoHttp {
@@ -96,10 +97,8 @@ int proto_set_error(char **ret_error, int r, const char *format, ...) {
 
         if (ret_error) {
                 free(*ret_error);
-                *ret_error = NULL;
                 va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
+                *ret_error = strdup_vprintf(format, ap);
                 va_end(ap);
         }
         return r;
@@ -294,13 +293,7 @@ static char *proxy_for_log(const char *proxy) {
 static void transfer_unlink(Transfer *t) {
         ProtoHttp *h = t->h;
 
-        if (t->prev)
-                t->prev->next = t->next;
-        else if (h->transfers == t)
-                h->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
-        t->prev = t->next = NULL;
+        LIST_REMOVE(transfers, h->transfers, t);
         h->n_transfers--;
 }
 
@@ -313,7 +306,6 @@ static Transfer *transfer_free(Transfer *t) {
         }
         event_source_disable_unref(t->defer);
         curl_slist_free_all(t->headers);
-        free(t->request_body);
         buf_free(&t->body);
         free(t->request_uuid);
         free(t->retry_after);
@@ -414,12 +406,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static void io_entry_free(IoEntry *io) {
         ProtoHttp *h = io->h;
 
-        if (io->prev)
-                io->prev->next = io->next;
-        else if (h->ios == io)
-                h->ios = io->next;
-        if (io->next)
-                io->next->prev = io->prev;
+        LIST_REMOVE(ios, h->ios, io);
         /* Synchronously: curl closes the fd right after, and the number may be reused. */
         event_source_disable_unref(io->source);
         free(io);
@@ -464,10 +451,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                 return -1;
         }
         (void) sd_event_source_set_description(io->source, "curl-io");
-        io->next = h->ios;
-        if (h->ios)
-                h->ios->prev = io;
-        h->ios = io;
+        LIST_PREPEND(ios, h->ios, io);
         if (curl_multi_assign(h->multi, fd, io) != CURLM_OK) {
                 io_entry_free(io);
                 return -1;
@@ -634,7 +618,7 @@ static int transfer_setup(ProtoHttp *h, Transfer *t, const ProtoHttpRequest *req
         SETOPT(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
         SETOPT(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
         SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (h->connect_timeout_usec / USEC_PER_MSEC));
-        SETOPT(e, CURLOPT_TIMEOUT_MS, (long) (h->timeout_usec / USEC_PER_MSEC));
+        SETOPT(e, CURLOPT_TIMEOUT_MS, (long) ((req->timeout_usec ?: h->timeout_usec) / USEC_PER_MSEC));
         SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) h->max_body);
         SETOPT(e, CURLOPT_USERAGENT, h->user_agent);
         if (h->insecure) {
@@ -704,14 +688,9 @@ static int transfer_setup(ProtoHttp *h, Transfer *t, const ProtoHttpRequest *req
         else if (strcmp(req->method, "DELETE") == 0)
                 SETOPT(e, CURLOPT_CUSTOMREQUEST, "DELETE");
         else if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
-                t->request_body = malloc(req->body_len + 1);
-                if (!t->request_body)
-                        return -ENOMEM;
-                if (req->body_len > 0)
-                        memcpy(t->request_body, req->body, req->body_len);
-                t->request_body[req->body_len] = 0;
+                /* Borrowed, not copied: the caller keeps it alive (proto_http_start). */
                 SETOPT(e, CURLOPT_POST, 1L);
-                SETOPT(e, CURLOPT_POSTFIELDS, t->request_body);
+                SETOPT(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
                 SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
                 if (strcmp(req->method, "PUT") == 0)
                         SETOPT(e, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -736,10 +715,7 @@ int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallbac
         t->cb = cb;
         t->userdata = userdata;
         buf_init(&t->body, h->max_body);
-        t->next = h->transfers;
-        if (h->transfers)
-                h->transfers->prev = t;
-        h->transfers = t;
+        LIST_PREPEND(transfers, h->transfers, t);
         h->n_transfers++;
 
         r = transfer_setup(h, t, req);

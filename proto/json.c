@@ -382,22 +382,19 @@ int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, siz
         return print_json(root, ret, ret_len);
 }
 
-int proto_mapping_digest(const ProtoMapping *m, char ret[PROTO_DIGEST_HEX_LEN + 1], char *errbuf,
-                         size_t errsz) {
-        _cleanup_free_ char *body = NULL;
+int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LEN + 1]) {
+        static const char hex[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
-        size_t len;
-        int r;
 
-        r = proto_build_guest_update(m, &body, &len, errbuf, errsz);
-        if (r < 0)
-                return r;
         if (EVP_Digest(body, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
             md_len * 2 != PROTO_DIGEST_HEX_LEN)
                 return -EIO;
-        for (unsigned i = 0; i < md_len; i++)
-                (void) snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        for (unsigned i = 0; i < md_len; i++) {
+                ret[2 * i] = hex[md[i] >> 4];
+                ret[2 * i + 1] = hex[md[i] & 15];
+        }
+        ret[PROTO_DIGEST_HEX_LEN] = 0;
         return 0;
 }
 

@@ -44,6 +44,7 @@ typedef struct ProtoHttpRequest {
         const char *client_key;
         const char *basic_user; /* Basic auth; secrets registered by the caller */
         const char *basic_password;
+        uint64_t timeout_usec; /* 0: the client's */
 } ProtoHttpRequest;
 
 typedef struct ProtoHttpResponse {
@@ -65,7 +66,9 @@ typedef void (*ProtoHttpCallback)(ProtoHttp *h, const ProtoHttpResponse *r, void
 int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret);
 ProtoHttp *proto_http_free(ProtoHttp *h);
 /* Starts a transfer; the callback runs exactly once from the loop unless the
- * ProtoHttp is freed first. 0 or -errno (nothing started). */
+ * ProtoHttp is freed first. req->body is borrowed, not copied: it must stay
+ * unchanged until the callback has run or the ProtoHttp is freed. 0 or
+ * -errno (nothing started). */
 int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallback cb, void *userdata);
 const char *proto_http_correlation_id(const ProtoHttp *h);
 size_t proto_http_pending(const ProtoHttp *h);
@@ -87,18 +90,6 @@ int proto_proxy_resolve(const ProtoServerConfig *cfg, ProtoGetenv env, char **re
                         char **ret_no_proxy);
 
 /* ---- client.c ---- */
-typedef enum ProtoCall {
-        PROTO_CALL_STATUS,
-        PROTO_CALL_OWNERS,
-        PROTO_CALL_REGISTER,
-        PROTO_CALL_UPDATE_GUESTS,
-        PROTO_CALL_CHECKIN,
-        PROTO_CALL_JOB,
-        PROTO_CALL_HEARTBEAT,
-        PROTO_CALL_GET_CONSUMER,
-        PROTO_CALL_REGENERATE,
-        PROTO_CALL_UNREGISTER,
-} ProtoCall;
 
 /* Maps one HTTP outcome to a typed result (kind, error, retry_after,
  * message, request_uuid); the payload is left to the caller. our_uuid may be

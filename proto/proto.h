@@ -59,11 +59,11 @@ int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len,
 /* POST /hypervisors/{owner} (text/plain) and `hvmap print`: {"hypervisors":[...]}. */
 int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, size_t *ret_len, char *errbuf,
                         size_t errsz);
-/* SHA-256 (lower-case hex, 64 chars + NUL) of the canonical guest-update
- * body: equal digests mean "same mapping as far as the server can tell". */
+/* SHA-256 (lower-case hex, 64 chars + NUL) of exactly len bytes: of a
+ * request body, equal digests mean "the same request". -EIO when OpenSSL
+ * fails. */
 #define PROTO_DIGEST_HEX_LEN 64
-int proto_mapping_digest(const ProtoMapping *m, char ret[PROTO_DIGEST_HEX_LEN + 1], char *errbuf,
-                         size_t errsz);
+int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LEN + 1]);
 
 /* ---- parsed responses (parsers are pure and fuzz-ready) ----------------- */
 /* Every proto_parse_*() takes exactly len bytes (no NUL needed; an embedded
@@ -161,7 +161,13 @@ typedef struct ProtoResult {
         ProtoConsumer *consumer; /* register, get/refresh consumer, regenerate */
         ProtoStatus *status; /* status */
         ProtoJob *job; /* check-in, heartbeat, job */
-        bool identity_renewed; /* refresh: the server sent a new cert/key and the store was updated */
+        /* GET_CONSUMER: the server holds a certificate other than ours (and
+         * sent its key); REGENERATE: always. The caller stores consumer. */
+        bool cert_changed;
+        /* A failure after which the server may still have applied (or may
+         * yet apply) the request: a timeout or a connection lost after it
+         * was sent, or a gateway's 502/503/504. */
+        bool maybe_applied;
 } ProtoResult;
 
 /* ---- identity store ---------------------------------------------------- */
@@ -234,8 +240,10 @@ typedef struct ProtoClient ProtoClient;
 typedef void (*ProtoCallback)(ProtoClient *c, const ProtoResult *r, void *userdata);
 
 /* Creates a client driving its transfers on e (the caller owns the loop).
- * Logs the proxy choice and, when insecure, a warning. Returns 0 or -errno
- * (logged). */
+ * Logs the proxy choice and, when insecure, a warning; a failure to create
+ * it is logged too. Nothing else in proto/ logs a failure: each call's
+ * result carries its one line (ProtoResult.message) for the caller, the
+ * layer that decides, to log once. */
 int proto_client_new(sd_event *e, const ProtoServerConfig *cfg, ProtoClient **ret);
 /* Cancels every transfer in flight (their callbacks are not called). Safe
  * from inside a callback. Returns NULL. */
@@ -252,29 +260,41 @@ typedef struct ProtoCredentials {
         const char *password; /* secret */
 } ProtoCredentials;
 
-/* Each call returns 0 when started (cb runs later, exactly once, from the
- * loop, unless the client is freed first) or -errno when it could not start
- * (nothing is called). The result is valid during the callback only; the
- * callback may start new calls or free the client. Failures are not logged
- * here: the callback's caller decides (ProtoResult.message is the line). */
-int proto_client_status(ProtoClient *c, ProtoCallback cb, void *userdata);
-int proto_client_register(ProtoClient *c, const ProtoCredentials *cred, const ProtoMapping *m,
-                          ProtoCallback cb, void *userdata);
-int proto_client_update_guests(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
-                               ProtoCallback cb, void *userdata);
-/* Check-in of this host's mapping; the result carries the job. */
-int proto_client_checkin(ProtoClient *c, const ProtoIdentity *id, const ProtoMapping *m,
-                         const char *reporter_id, ProtoCallback cb, void *userdata);
-int proto_client_job(ProtoClient *c, const ProtoIdentity *id, const char *job_id, ProtoCallback cb,
-                     void *userdata);
-int proto_client_heartbeat(ProtoClient *c, const ProtoIdentity *id, const char *reporter_id,
-                           ProtoCallback cb, void *userdata);
-int proto_client_get_consumer(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata);
-/* GET /consumers/{uuid}; when the returned certificate's serial differs
- * from ours, replaces cert and key in id->dir (identity_renewed = true) and
- * reloads *id. */
-int proto_client_refresh_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata);
-/* POST /consumers/{uuid}: a new cert and key, stored into id->dir. */
-int proto_client_regenerate_identity(ProtoClient *c, ProtoIdentity *id, ProtoCallback cb, void *userdata);
-/* DELETE /consumers/{uuid}; 404 and 410 count as OK ("already gone"). */
-int proto_client_unregister(ProtoClient *c, const ProtoIdentity *id, ProtoCallback cb, void *userdata);
+/* The API calls (shared/spec/candlepin-protocol.md). */
+typedef enum ProtoCall {
+        PROTO_CALL_STATUS, /* GET /status */
+        PROTO_CALL_OWNERS, /* GET /users/{user}/owners: internal, before a registration by user */
+        PROTO_CALL_REGISTER, /* POST /consumers?owner=[&activation_keys=]; body from proto_build_register()
+                              */
+        PROTO_CALL_UPDATE_GUESTS, /* PUT /consumers/{uuid}; body from proto_build_guest_update() */
+        PROTO_CALL_CHECKIN, /* POST /hypervisors/{owner}[?reporter_id=]; body from proto_build_checkin() */
+        PROTO_CALL_JOB, /* GET /jobs/{id} */
+        PROTO_CALL_HEARTBEAT, /* PUT /hypervisors/{owner}/heartbeat?reporter_id= */
+        PROTO_CALL_GET_CONSUMER, /* GET /consumers/{uuid}: cert_changed tells a renewal */
+        PROTO_CALL_REGENERATE, /* POST /consumers/{uuid}: a new cert and key */
+        PROTO_CALL_UNREGISTER, /* DELETE /consumers/{uuid}; 404 and 410 count as OK ("already gone") */
+        PROTO_CALL_SERIALS, /* GET /consumers/{uuid}/certificates/serials: a check-in on Satellite */
+        _PROTO_CALL_MAX,
+} ProtoCall;
+const char *proto_call_to_string(ProtoCall k);
+
+typedef struct ProtoRequest {
+        ProtoCall call;
+        const ProtoIdentity *identity; /* every call but STATUS and REGISTER */
+        const ProtoCredentials *cred; /* REGISTER */
+        /* REGISTER, UPDATE_GUESTS, CHECKIN: the prebuilt body, borrowed: it
+         * must stay unchanged until the callback has run or the client is
+         * freed. body_len 0: strlen(body). */
+        const char *body;
+        size_t body_len;
+        const char *reporter_id; /* CHECKIN (optional), HEARTBEAT (required) */
+        const char *job_id; /* JOB */
+        uint64_t timeout_usec; /* 0: the client's (ProtoServerConfig.timeout_usec) */
+} ProtoRequest;
+
+/* Starts one call. Returns 0 when started (cb runs later, exactly once,
+ * from the loop, unless the client is freed first) or -errno when it could
+ * not start (nothing is called; -EINVAL for a request that lacks what its
+ * call needs). The result is valid during the callback only; the callback
+ * may start new calls or free the client. Does not log. */
+int proto_client_start(ProtoClient *c, const ProtoRequest *req, ProtoCallback cb, void *userdata);

@@ -35,10 +35,10 @@ static int parse(const char *text) {
 Test(conf, defaults) {
         cr_expect(c.read_only);
         cr_expect_eq(c.interval_usec, 3600 * USEC_PER_SEC);
-        cr_expect_eq(c.debounce_usec, 500 * USEC_PER_MSEC);
+        cr_expect_eq(c.debounce_usec, 0, "leading edge: an isolated change goes at once");
         cr_expect_eq(c.min_gap_usec, 5 * USEC_PER_SEC);
         cr_expect_eq(c.mode, REPORT_GUESTIDS);
-        cr_expect_eq(c.hypervisor_id, HYPERVISOR_ID_UUID);
+        cr_expect_eq(c.hypervisor_id, HOST_ID_MODE_UUID);
         cr_expect(!c.report_inactive);
         cr_expect_null(c.uri);
         cr_expect_null(c.hostname, "no server is assumed");

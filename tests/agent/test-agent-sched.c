@@ -5,6 +5,7 @@
 
 #include "agent/sched.h"
 #include "util/parse.h"
+#include "util/random.h"
 
 #define S USEC_PER_SEC
 #define MS USEC_PER_MSEC
@@ -19,13 +20,27 @@ static const SchedConfig cfg = {
         .auth_retry_usec = 1800 * S,
 };
 
-/* A tiny deterministic PRNG (splitmix64) standing in for the agent's. */
+/* The agent's own generator, on a fixed seed. */
 static uint64_t rng_state = 42;
 static uint64_t rnd(void) {
-        uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-        return z ^ (z >> 31);
+        return splitmix64(&rng_state);
+}
+
+Test(sched, leading_edge_with_the_default_debounce) {
+        SchedConfig c = cfg;
+        Sched s;
+
+        c.debounce_usec = 0;
+        sched_init(&s, &c, 0, 1000 * S);
+        /* Quiet: nothing sent within min_gap, so the change goes at once. */
+        sched_set_dirty(&s, true, 2000 * S);
+        cr_expect_eq(sched_next(&s, &c), 2000 * S);
+        sched_started(&s, 2000 * S);
+        sched_finished(&s, &c, SCHED_RESULT_OK, 0, 2000 * S + 10 * MS, rnd());
+        /* The burst's next changes coalesce until min_gap after that send. */
+        sched_set_dirty(&s, true, 2000 * S + 20 * MS);
+        sched_set_dirty(&s, true, 2000 * S + 600 * MS);
+        cr_expect_eq(sched_next(&s, &c), 2005 * S);
 }
 
 Test(sched, first_change_is_debounced) {
@@ -177,7 +192,8 @@ Test(sched, auth_failure_retries_slowly) {
         cr_expect_eq(sched_next(&s, &cfg), 11 * S + 1800 * S);
         /* An operator who fixed the credentials may ask for a report now. */
         sched_force(&s);
-        cr_expect_eq(sched_next(&s, &cfg), 0, "a forced report skips our own backoff");
+        cr_expect_eq(sched_next(&s, &cfg), 11 * S + 5 * S,
+                     "a forced report skips our own backoff, not min_gap");
 }
 
 Test(sched, gone_stops_until_identity_restored) {
@@ -192,18 +208,21 @@ Test(sched, gone_stops_until_identity_restored) {
         cr_expect_eq(sched_next(&s, &cfg), SCHED_NEVER, "nothing can be sent without an identity");
         sched_identity_restored(&s);
         cr_expect_eq(s.dirty, true, "the unsent change is still owed");
-        cr_expect_eq(sched_next(&s, &cfg), 0, "forced and due at once");
+        cr_expect_eq(sched_next(&s, &cfg), 11 * S + 5 * S, "forced: due once min_gap has passed");
 }
 
-Test(sched, force_bypasses_debounce_and_gap) {
+Test(sched, force_bypasses_debounce_and_interval_not_gap) {
         Sched s;
 
         sched_init(&s, &cfg, 0, 100 * S);
+        sched_force(&s);
+        cr_expect_eq(sched_next(&s, &cfg), 0, "nothing sent yet: at once");
         sched_started(&s, 100 * S);
         sched_finished(&s, &cfg, SCHED_RESULT_OK, 0, 100 * S, rnd());
         sched_force(&s);
-        cr_expect_eq(sched_next(&s, &cfg), 0);
-        sched_started(&s, 101 * S);
+        sched_force(&s);
+        cr_expect_eq(sched_next(&s, &cfg), 105 * S, "forced reports coalesce and keep min_gap");
+        sched_started(&s, 105 * S);
         cr_expect(!s.forced, "a start consumes the force");
 }
 

@@ -14,9 +14,14 @@ HVMAP = os.environ.get("HVMAP", "hvmap")
 LVDRIVE = os.environ.get("LVDRIVE", "hvmap-lvdrive")
 
 
+# No hvmap.conf or rhsm.conf of the machine running the tests applies, and
+# the check-in body is printed: it carries each guest's state.
+PRINT_ARGS = ["--config-dir", "/nonexistent/hvmap-tests", "--rhsm-conf", "", "print", "--mode=checkin"]
+
+
 def run_print(*args, timeout=120):
     """Runs `hvmap print ARGS`; returns (rc, parsed JSON or None, stderr)."""
-    p = subprocess.run([HVMAP, "print", *args], capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([HVMAP, *PRINT_ARGS, *args], capture_output=True, text=True, timeout=timeout)
     doc = None
     if p.returncode == 0:
         doc = json.loads(p.stdout)
@@ -83,7 +88,7 @@ class Watch:
 
     def __init__(self, *args, stderr_path=None):
         self.stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen([HVMAP, "print", "--watch", *args], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([HVMAP, *PRINT_ARGS, "--watch", *args], stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True, bufsize=1)
         self.lines = queue.Queue()
         self.seen = []

@@ -223,3 +223,149 @@ class Registration(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _sha256(text):
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _state(st):
+    import json
+    try:
+        with open(os.path.join(st.state_dir, "state.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+@needs_libvirtd
+class OneRoad(unittest.TestCase):
+    """print, report and run send one and the same body (agent/mapping.c)."""
+
+    def requests(self, st, method, part):
+        _, reqs = st.cp.ctl("GET", "/requests")
+        return [r for r in reqs if r["method"] == method and part in r["path"]]
+
+    def test_print_is_byte_for_byte_what_report_and_run_send(self):
+        st = Stack(self, "[report]\nmin_gap = 1s\n[host]\nname = rack7-kvm\n")
+        st.driver.cmd("create g1 %s" % guest_uuid(1))
+        printed = st.hvmap("print").stdout
+        self.assertTrue(printed.endswith("}\n") and "\n" not in printed[:-1], "compact: one line")
+        body = printed[:-1]
+        st.hvmap("report")
+        self.assertEqual(st.puts()[-1]["body"], body, "hvmap report sends what print shows")
+        self.assertEqual(_state(st).get("accepted_digest"), _sha256(body),
+                         "the digest kept is of exactly those bytes")
+        pretty = st.hvmap("print", "--pretty").stdout
+        self.assertIn("\n\t", pretty)
+        # The daemon, after a change.
+        st.driver.cmd("create g2 %s" % guest_uuid(2))
+        body = st.hvmap("print").stdout[:-1]
+        st.start_daemon()
+        wait_until(lambda: any(r["body"] == body for r in st.puts()) or None, 10,
+                   what="hvmap run sending print's body")
+
+    def test_checkin_mode_print_report_and_job(self):
+        st = Stack(self, "[report]\nmode = checkin\nmin_gap = 1s\n")
+        st.driver.cmd("create g1 %s" % guest_uuid(1))
+        body = st.hvmap("print").stdout[:-1]
+        self.assertTrue(body.startswith('{"hypervisors":['), body)
+        r = st.hvmap("report")
+        self.assertIn("report accepted", r.stdout)
+        posts = self.requests(st, "POST", "/hypervisors/")
+        self.assertEqual(posts[-1]["body"], body, "the check-in body is print's")
+        self.assertGreaterEqual(len(self.requests(st, "GET", "/jobs/")), 1, "the job was polled")
+        s = _state(st)
+        self.assertEqual(s.get("last_result"), "ok")
+        self.assertEqual(s.get("accepted_digest"), _sha256(body))
+        st.wait_equal(timeout=5, what="the job applied")
+
+    def test_checkin_changes_only_the_checkin_body_carries_are_reported(self):
+        st = Stack(self, "[report]\nmode = checkin\nmin_gap = 1s\n")
+        st.driver.cmd("create g1 %s" % guest_uuid(1))
+        st.start_daemon()
+        wait_until(lambda: len(self.requests(st, "POST", "/hypervisors/")) >= 1 or None, 10,
+                   what="the first check-in")
+        wait_until(lambda: _state(st).get("last_result") == "ok" or None, 10, what="its job finished")
+        n = len(self.requests(st, "POST", "/hypervisors/"))
+        st.driver.cmd("suspend %s" % guest_uuid(1))  # still active: only "state" changes
+        wait_until(lambda: len(self.requests(st, "POST", "/hypervisors/")) == n + 1 or None, 5,
+                   what="a check-in for the paused guest")
+        self.assertIn('"state":3', self.requests(st, "POST", "/hypervisors/")[-1]["body"])
+        wait_until(lambda: _state(st).get("last_result") == "ok" and
+                   _state(st).get("accepted_digest") == _sha256(
+                       self.requests(st, "POST", "/hypervisors/")[-1]["body"]) or None, 10,
+                   what="that job finished")
+        st.write_conf("[report]\nmode = checkin\nmin_gap = 1s\n[host]\nname = renamed-host\n")
+        st.daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(self.requests(st, "POST", "/hypervisors/")) == n + 2 or None, 5,
+                   what="a check-in for the new name")
+        self.assertIn('"name":"renamed-host"', self.requests(st, "POST", "/hypervisors/")[-1]["body"])
+        wait_until(lambda: _state(st).get("accepted_digest") == _sha256(
+            self.requests(st, "POST", "/hypervisors/")[-1]["body"]) or None, 10, what="it accepted")
+        # A restart with nothing changed sends nothing.
+        self.assertEqual(st.stop_daemon()[0], 0)
+        st.start_daemon()
+        wait_until(lambda: _state(st).get("pid") == st.daemon.pid and
+                   _state(st).get("phase") == "watching" or None, 10, what="the restarted daemon watching")
+        self.assertEqual(len(self.requests(st, "POST", "/hypervisors/")), n + 2)
+
+    def test_report_dropped_by_sighup_and_applied_late_is_overwritten(self):
+        import threading
+        st = Stack(self, "[server]\ntimeout = 3s\n[report]\nmin_gap = 1s\n[daemon]\nlog_level = debug\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        wait_until(lambda: _state(st).get("last_result") == "ok" or None, 5, what="state written")
+        # The next PUT is held 4 s by the server, then applied anyway (the
+        # request log shows a request once it is answered).
+        st.cp.fault({"delay": 4}, method="PUT", count=1)
+        sent = st.daemon_log().count("Reporting ")
+        st.driver.cmd("create g1 %s" % guest_uuid(1))
+        wait_until(lambda: st.daemon_log().count("Reporting ") > sent or None, 5, what="the PUT on its way")
+        t_held = time.monotonic()
+        samples, stop = [], []
+
+        def sample():
+            while not stop:
+                samples.append((time.monotonic(), _state(st).get("accepted_digest"), st.server_guests()))
+                time.sleep(0.02)
+        t = threading.Thread(target=sample)
+        t.start()
+        try:
+            st.daemon.send_signal(signal.SIGHUP)  # drops the held PUT
+            st.driver.cmd("destroy %s" % guest_uuid(1))
+            base = st.libvirt_active()
+            # The held PUT (listing g1) lands 4 s after it arrived, over the
+            # newer reports; within 2 × timeout + min_gap of its sending the
+            # daemon has put the truth back.
+            wait_until(lambda: time.monotonic() > t_held + 4.5 and st.server_guests() == base or None,
+                       2 * 3 + 1 + 4, what="the server's list exact after the late PUT")
+            done = time.monotonic()
+        finally:
+            stop.append(1)
+            t.join()
+        held = [r["body"] for r in st.puts() if guest_uuid(1) in r["body"]][0]
+        late = [s for s in samples if s[0] > t_held + 3.9 and s[2] == base | {guest_uuid(1)}]
+        self.assertTrue(late, "the server did apply the dropped PUT late (the scenario happened)")
+        self.assertLess(done - t_held, 2 * 3 + 1 + 2, "exact within 2 × timeout + min_gap")
+        self.assertNotIn(_sha256(held), [s[1] for s in samples],
+                         "status never said the dropped report was accepted")
+
+    def test_sigusr1_storm_is_at_most_two_reports(self):
+        st = Stack(self)
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        first = st.puts()[-1]
+        wait_until(lambda: _state(st).get("last_result") == "ok" or None, 5, what="state written")
+        n = len(st.puts())
+        for _ in range(200):
+            st.daemon.send_signal(signal.SIGUSR1)
+            time.sleep(0.01)
+        try:
+            wait_until(lambda: len(st.puts()) > n + 2 or None, 7, what="a third report")
+        except AssertionError:
+            pass
+        self.assertLessEqual(len(st.puts()) - n, 2, "200 × SIGUSR1 in 2 s: at most 2 reports")
+        self.assertGreaterEqual(len(st.puts()) - n, 1, "SIGUSR1 reports")
+        self.assertTrue(first)

@@ -32,6 +32,7 @@ typedef struct Cli {
         unsigned bench_left, bench_done, bench_parallel;
         uint64_t bench_start;
         ProtoMapping *mapping;
+        char *body; /* the request body, built once, as the agent does */
         size_t body_len;
         unsigned bench_failed;
 } Cli;
@@ -60,7 +61,8 @@ static void result_to_json(Cli *cli, const ProtoResult *r) {
         add_str(o, "error_name", r->error ? strerrorname_np(-r->error) : NULL);
         add_str(o, "message", r->message);
         add_str(o, "request_uuid", r->request_uuid);
-        (void) cJSON_AddBoolToObject(o, "identity_renewed", r->identity_renewed);
+        (void) cJSON_AddBoolToObject(o, "cert_changed", r->cert_changed);
+        (void) cJSON_AddBoolToObject(o, "maybe_applied", r->maybe_applied);
         if (r->consumer) {
                 cJSON *c = cJSON_AddObjectToObject(o, "consumer");
                 add_str(c, "uuid", r->consumer->uuid);
@@ -109,8 +111,25 @@ static void on_result(ProtoClient *c, const ProtoResult *r, void *userdata) {
         if (r->kind == PROTO_RESULT_OK && streq_ptr(cli->call, "unregister") && cli->identity_dir)
                 (void) cJSON_AddBoolToObject(cli->out, "removed",
                                              proto_identity_remove(cli->identity_dir) >= 0);
-        if (cli->identity && (streq_ptr(cli->call, "refresh") || streq_ptr(cli->call, "regenerate")))
+        if (cli->identity && (streq_ptr(cli->call, "refresh") || streq_ptr(cli->call, "regenerate"))) {
+                bool renewed = false;
+
+                /* What the agent does with a renewal: store it, reload it. */
+                if (r->kind == PROTO_RESULT_OK && r->cert_changed) {
+                        _cleanup_free_ char *err = NULL;
+                        ProtoIdentity *fresh = NULL;
+
+                        if (proto_identity_save(cli->identity->dir, r->consumer, cli->identity->server_url,
+                                                &fresh, &err) >= 0) {
+                                proto_identity_free(cli->identity);
+                                cli->identity = fresh;
+                                renewed = true;
+                        } else
+                                add_str(cli->out, "save_error", err);
+                }
+                (void) cJSON_AddBoolToObject(cli->out, "identity_renewed", renewed);
                 add_str(cli->out, "local_serial", cli->identity->serial);
+        }
         (void) sd_event_exit(cli->event, 0);
 }
 
@@ -125,7 +144,12 @@ static void on_bench(ProtoClient *c, const ProtoResult *r, void *userdata) {
         }
         if (cli->bench_left > 0) {
                 cli->bench_left--;
-                if (proto_client_update_guests(c, cli->identity, cli->mapping, on_bench, cli) < 0) {
+                if (proto_client_start(c,
+                                       &(ProtoRequest){ .call = PROTO_CALL_UPDATE_GUESTS,
+                                                        .identity = cli->identity,
+                                                        .body = cli->body,
+                                                        .body_len = cli->body_len },
+                                       on_bench, cli) < 0) {
                         (void) sd_event_exit(cli->event, 1);
                         return;
                 }
@@ -347,44 +371,51 @@ int main(int argc, char **argv) {
                 }
                 add_str(out, "correlation_id", proto_client_correlation_id(cli.client));
 
-                if (streq_ptr(cli.call, "status"))
-                        r = proto_client_status(cli.client, on_result, &cli);
-                else if (streq_ptr(cli.call, "register"))
-                        r = proto_client_register(cli.client, &cred, &m, on_result, &cli);
-                else if (streq_ptr(cli.call, "update"))
-                        r = proto_client_update_guests(cli.client, cli.identity, &m, on_result, &cli);
-                else if (streq_ptr(cli.call, "checkin"))
-                        r = proto_client_checkin(cli.client, cli.identity, &m, reporter, on_result, &cli);
-                else if (streq_ptr(cli.call, "job"))
-                        r = optind + 1 < argc ? proto_client_job(cli.client, cli.identity, argv[optind + 1],
-                                                                 on_result, &cli)
-                                              : -EINVAL;
-                else if (streq_ptr(cli.call, "heartbeat"))
-                        r = proto_client_heartbeat(cli.client, cli.identity, reporter, on_result, &cli);
-                else if (streq_ptr(cli.call, "get-consumer"))
-                        r = proto_client_get_consumer(cli.client, cli.identity, on_result, &cli);
-                else if (streq_ptr(cli.call, "refresh"))
-                        r = proto_client_refresh_identity(cli.client, cli.identity, on_result, &cli);
-                else if (streq_ptr(cli.call, "regenerate"))
-                        r = proto_client_regenerate_identity(cli.client, cli.identity, on_result, &cli);
-                else if (streq_ptr(cli.call, "unregister"))
-                        r = proto_client_unregister(cli.client, cli.identity, on_result, &cli);
-                else if (streq_ptr(cli.call, "bench-update")) {
-                        _cleanup_free_ char *body = NULL;
-                        char err[PROTO_ERROR_MAX];
-                        r = proto_build_guest_update(&m, &body, &cli.body_len, err, sizeof(err));
-                        if (r >= 0) {
+                {
+                        ProtoRequest req = { .identity = cli.identity, .reporter_id = reporter };
+                        char err[PROTO_ERROR_MAX] = "";
+
+                        r = 0;
+                        if (streq_ptr(cli.call, "status"))
+                                req.call = PROTO_CALL_STATUS;
+                        else if (streq_ptr(cli.call, "register")) {
+                                req.call = PROTO_CALL_REGISTER;
+                                req.cred = &cred;
+                                r = proto_build_register(&m, &cli.body, &cli.body_len, err, sizeof err);
+                        } else if (streq_ptr(cli.call, "update") || streq_ptr(cli.call, "bench-update")) {
+                                req.call = PROTO_CALL_UPDATE_GUESTS;
+                                r = proto_build_guest_update(&m, &cli.body, &cli.body_len, err, sizeof err);
+                        } else if (streq_ptr(cli.call, "checkin")) {
+                                req.call = PROTO_CALL_CHECKIN;
+                                r = proto_build_checkin(&m, 1, &cli.body, &cli.body_len, err, sizeof err);
+                        } else if (streq_ptr(cli.call, "job")) {
+                                req.call = PROTO_CALL_JOB;
+                                req.job_id = optind + 1 < argc ? argv[optind + 1] : NULL;
+                        } else if (streq_ptr(cli.call, "heartbeat"))
+                                req.call = PROTO_CALL_HEARTBEAT;
+                        else if (streq_ptr(cli.call, "get-consumer") || streq_ptr(cli.call, "refresh"))
+                                req.call = PROTO_CALL_GET_CONSUMER;
+                        else if (streq_ptr(cli.call, "regenerate"))
+                                req.call = PROTO_CALL_REGENERATE;
+                        else if (streq_ptr(cli.call, "unregister"))
+                                req.call = PROTO_CALL_UNREGISTER;
+                        else {
+                                usage();
+                                return 2;
+                        }
+                        req.body = cli.body;
+                        req.body_len = cli.body_len;
+                        if (r < 0)
+                                add_str(out, "build_error", err);
+                        else if (streq_ptr(cli.call, "bench-update")) {
                                 cli.bench_left = (unsigned) count;
                                 cli.bench_start = now_usec();
                                 for (uint64_t i = 0; i < parallel && cli.bench_left > 0 && r >= 0; i++) {
                                         cli.bench_left--;
-                                        r = proto_client_update_guests(cli.client, cli.identity, &m,
-                                                                       on_bench, &cli);
+                                        r = proto_client_start(cli.client, &req, on_bench, &cli);
                                 }
-                        }
-                } else {
-                        usage();
-                        return 2;
+                        } else
+                                r = proto_client_start(cli.client, &req, on_result, &cli);
                 }
                 if (r < 0) {
                         add_str(out, "kind", "start-error");
@@ -412,6 +443,7 @@ print : {
                 printf("%s\n", s);
 }
         proto_client_free(cli.client);
+        free(cli.body);
         proto_identity_free(cli.identity);
         sd_event_unref(cli.event);
         return cli.exit_code;

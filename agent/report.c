@@ -1,0 +1,786 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The reporting engine; see report.h. */
+#include "agent/report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "util/random.h"
+#include "util/strprintf.h"
+
+/* A slow retry after an authentication failure: the operator must act. */
+#define AUTH_RETRY_USEC (30 * USEC_PER_MINUTE)
+/* Check-in jobs: polled after 2 s, then doubling up to every 30 s (virt-who
+ * waits 15 s, then 30 s), at most 40 times (about 18 min). */
+#define JOB_POLL_FIRST_USEC (2 * USEC_PER_SEC)
+#define JOB_POLL_MAX_USEC (30 * USEC_PER_SEC)
+#define JOB_POLLS_MAX 40
+
+struct Reporter {
+        ReportConfig cfg;
+        char *server_url, *reporter_id; /* cfg's strings point here */
+        const ReportOps *ops;
+        void *ops_userdata;
+        const AppClock *clock;
+        uint64_t rng;
+
+        Sched sched;
+        State state;
+        ProtoIdentity *identity;
+        Mapping *current; /* the host now */
+        Mapping *sending; /* the report in flight (or whose job is followed) */
+
+        ReportWork in_flight; /* the request whose answer is awaited */
+        uint64_t in_flight_started; /* monotonic */
+        char *job_id; /* a check-in job being followed */
+        unsigned job_polls;
+        uint64_t job_poll_at;
+
+        /* A report whose fate is unknown may still land until then
+         * (monotonic); an acceptance before it is confirmed at confirm_at. */
+        uint64_t unconfirmed_until;
+        uint64_t confirm_at;
+        uint64_t upkeep_at;
+
+        bool stopping;
+        ReportWork oneshot; /* NONE: the daemon */
+        bool oneshot_done;
+        ReportOutcome outcome;
+        char *outcome_message;
+};
+
+static const char *const work_table[_REPORT_WORK_MAX] = {
+        [REPORT_WORK_NONE] = "none",
+        [REPORT_WORK_REGISTER] = "registration",
+        [REPORT_WORK_REPORT] = "report",
+        [REPORT_WORK_JOB] = "check-in job poll",
+        [REPORT_WORK_REFRESH] = "identity check",
+        [REPORT_WORK_UNREGISTER] = "unregistration",
+};
+
+const char *report_work_to_string(ReportWork w) {
+        return (size_t) w < ELEMENTSOF(work_table) ? work_table[w] : "unknown";
+}
+
+void report_config_from(const Config *c, const char *server_url, ReportConfig *ret) {
+        *ret = (ReportConfig){
+                .sched = {
+                        .debounce_usec = c->debounce_usec,
+                        .min_gap_usec = c->min_gap_usec,
+                        .interval_usec = c->interval_usec,
+                        .splay_usec = c->splay_usec,
+                        .backoff_base_usec = c->min_gap_usec > USEC_PER_SEC ? c->min_gap_usec : USEC_PER_SEC,
+                        .backoff_max_usec = c->backoff_max_usec,
+                        .auth_retry_usec = AUTH_RETRY_USEC < c->backoff_max_usec ? c->backoff_max_usec
+                                                                                 : AUTH_RETRY_USEC,
+                },
+                .timeout_usec = c->timeout_usec,
+                .server_url = server_url,
+                .reporter_id = c->reporter_id,
+                .own_identity = c->identity_source == IDENTITY_HVMAP,
+                .can_register = c->identity_source == IDENTITY_HVMAP && c->activation_key_file && c->org,
+        };
+}
+
+static uint64_t now_mono(const Reporter *r) {
+        return app_clock_now(r->clock, CLOCK_MONOTONIC);
+}
+
+static uint64_t now_real(const Reporter *r) {
+        return app_clock_now(r->clock, CLOCK_REALTIME);
+}
+
+static uint64_t rnd(Reporter *r) {
+        return splitmix64(&r->rng);
+}
+
+static uint64_t fnv1a(const char *s) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) {
+        return a < b ? a : b;
+}
+
+Reporter *reporter_new(const ReportConfig *cfg, const ReportOps *ops, void *ops_userdata,
+                       const AppClock *clock, uint64_t seed) {
+        Reporter *r = calloc(1, sizeof(*r));
+
+        if (!r)
+                return NULL;
+        r->ops = ops;
+        r->ops_userdata = ops_userdata;
+        r->clock = clock;
+        r->rng = seed;
+        r->confirm_at = SCHED_NEVER;
+        if (reporter_set_config(r, cfg) < 0)
+                return reporter_free(r);
+        sched_init(&r->sched, &r->cfg.sched, 0, 0);
+        r->upkeep_at = now_mono(r) + sched_upkeep_first_delay(rnd(r));
+        return r;
+}
+
+Reporter *reporter_free(Reporter *r) {
+        if (!r)
+                return NULL;
+        mapping_unref(r->current);
+        mapping_unref(r->sending);
+        proto_identity_free(r->identity);
+        state_done(&r->state);
+        free(r->job_id);
+        free(r->server_url);
+        free(r->reporter_id);
+        free(r->outcome_message);
+        free(r);
+        return NULL;
+}
+
+int reporter_set_config(Reporter *r, const ReportConfig *cfg) {
+        char *url = cfg->server_url ? strdup(cfg->server_url) : NULL;
+        char *rid = cfg->reporter_id ? strdup(cfg->reporter_id) : NULL;
+
+        if ((cfg->server_url && !url) || (cfg->reporter_id && !rid)) {
+                free(url);
+                free(rid);
+                return -ENOMEM;
+        }
+        free(r->server_url);
+        free(r->reporter_id);
+        r->server_url = url;
+        r->reporter_id = rid;
+        r->cfg = *cfg;
+        r->cfg.server_url = url;
+        r->cfg.reporter_id = rid;
+        if (r->current)
+                r->sched.splay_offset = r->cfg.sched.splay_usec > 0 ? fnv1a(r->current->m.hypervisor_id) %
+                                                                              r->cfg.sched.splay_usec
+                                                                    : 0;
+        return 0;
+}
+
+/* Realtime ↔ monotonic, for times persisted in state.json. */
+static uint64_t real_to_mono(const Reporter *r, uint64_t real) {
+        uint64_t nr = now_real(r), nm = now_mono(r);
+
+        if (real >= nr)
+                return nm + (real - nr);
+        return nm > nr - real ? nm - (nr - real) : 1;
+}
+
+static uint64_t mono_to_real(const Reporter *r, uint64_t mono) {
+        uint64_t nr = now_real(r), nm = now_mono(r);
+
+        return mono >= nm ? nr + (mono - nm) : nr - min_u64(nr, nm - mono);
+}
+
+static void save_now(Reporter *r) {
+        r->state.unconfirmed_until_usec =
+                r->unconfirmed_until > 0 ? mono_to_real(r, r->unconfirmed_until) : 0;
+        if (r->ops->save_state)
+                r->ops->save_state(r->ops_userdata, &r->state);
+}
+
+/* The one definition of "changed": the bytes the server accepted last are
+ * not the bytes we would send now (or were accepted for another consumer
+ * or server). */
+static void refresh_dirty(Reporter *r) {
+        bool dirty;
+
+        if (!r->current)
+                return;
+        dirty = !streq_ptr(r->state.accepted_digest, r->current->digest) || !r->identity ||
+                !streq_ptr(r->state.accepted_consumer, r->identity->uuid) ||
+                !streq_ptr(r->state.accepted_server, r->server_url);
+        sched_set_dirty(&r->sched, dirty, now_mono(r));
+}
+
+void reporter_restore(Reporter *r, State *s) {
+        uint64_t last_success = 0;
+
+        state_done(&r->state);
+        r->state = *s;
+        *s = (State){};
+        /* The scheduler runs on the monotonic clock: place the last success
+         * as far in the past as the wall clock says it is. */
+        if (r->state.accepted_at_usec > 0)
+                last_success = real_to_mono(r, min_u64(r->state.accepted_at_usec, now_real(r)));
+        sched_init(&r->sched, &r->cfg.sched, 0, last_success);
+        if (r->state.unconfirmed_until_usec > now_real(r)) {
+                r->unconfirmed_until = real_to_mono(r, r->state.unconfirmed_until_usec);
+                /* What was accepted before the restart may be overtaken:
+                 * send it once more when that can no longer happen. */
+                r->confirm_at = r->unconfirmed_until;
+        }
+        r->state.consecutive_failures = 0;
+        refresh_dirty(r);
+}
+
+void reporter_set_identity(Reporter *r, ProtoIdentity *id) {
+        proto_identity_free(r->identity);
+        r->identity = id;
+        if (id)
+                sched_identity_restored(&r->sched);
+        refresh_dirty(r);
+}
+
+const ProtoIdentity *reporter_identity(const Reporter *r) {
+        return r->identity;
+}
+
+void reporter_set_mapping(Reporter *r, Mapping *m) {
+        Mapping *old = r->current;
+
+        r->current = mapping_ref(m);
+        mapping_unref(old);
+        if (!m)
+                return;
+        /* The splay slot follows the hypervisor id: stable across restarts,
+         * spread across a fleet. */
+        r->sched.splay_offset =
+                r->cfg.sched.splay_usec > 0 ? fnv1a(m->m.hypervisor_id) % r->cfg.sched.splay_usec : 0;
+        refresh_dirty(r);
+}
+
+void reporter_force(Reporter *r) {
+        sched_force(&r->sched);
+}
+
+void reporter_stop(Reporter *r) {
+        r->stopping = true;
+}
+
+void reporter_oneshot(Reporter *r, ReportWork work) {
+        r->oneshot = work;
+        r->oneshot_done = false;
+        r->upkeep_at = SCHED_NEVER;
+        if (work == REPORT_WORK_REPORT || work == REPORT_WORK_REGISTER)
+                sched_force(&r->sched);
+}
+
+bool reporter_done(const Reporter *r) {
+        return r->oneshot_done;
+}
+
+ReportWork reporter_busy(const Reporter *r) {
+        if (r->in_flight != REPORT_WORK_NONE)
+                return r->in_flight;
+        return r->job_id ? REPORT_WORK_JOB : REPORT_WORK_NONE;
+}
+
+State *reporter_state(Reporter *r) {
+        return &r->state;
+}
+
+const ReportOutcome *reporter_outcome(const Reporter *r) {
+        return &r->outcome;
+}
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+static void outcome_set(Reporter *r, ReportWork work, ProtoResultKind kind, long http_status,
+                        const char *message) {
+        free(r->outcome_message);
+        r->outcome_message = message ? strdup(message) : NULL;
+        r->outcome = (ReportOutcome){
+                .work = work,
+                .kind = kind,
+                .http_status = http_status,
+                .message = r->outcome_message,
+                .job_state = r->outcome.job_state,
+        };
+        if (r->oneshot != REPORT_WORK_NONE && !r->job_id)
+                r->oneshot_done = true;
+}
+
+static SchedResult sched_result_of(ProtoResultKind k) {
+        switch (k) {
+        case PROTO_RESULT_OK:
+                return SCHED_RESULT_OK;
+        case PROTO_RESULT_RETRY_AFTER:
+                return SCHED_RESULT_RETRY_AFTER;
+        case PROTO_RESULT_GONE:
+                return SCHED_RESULT_GONE;
+        case PROTO_RESULT_AUTH:
+                return SCHED_RESULT_AUTH;
+        case PROTO_RESULT_PERMANENT:
+                return SCHED_RESULT_PERMANENT;
+        case PROTO_RESULT_TEMPORARY:
+        case PROTO_RESULT_LOCAL:
+        case _PROTO_RESULT_MAX:
+                break;
+        }
+        return SCHED_RESULT_TEMPORARY;
+}
+
+/* The report sent at started may still be applied by the server: any
+ * acceptance before started + 2× timeout is confirmed after it. */
+static void mark_unknown(Reporter *r, uint64_t started) {
+        uint64_t until = started + 2 * r->cfg.timeout_usec;
+
+        if (until > r->unconfirmed_until)
+                r->unconfirmed_until = until;
+}
+
+static void drop_sending(Reporter *r) {
+        r->sending = mapping_unref(r->sending);
+        r->job_id = mfree(r->job_id);
+        r->job_polls = 0;
+}
+
+static void identity_lost(Reporter *r, const char *message);
+
+/* A failed attempt: logged once here, counted, persisted, and handed to
+ * the scheduler for the next try. */
+static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res) {
+        uint64_t now = now_mono(r), next;
+        char wait[DURATION_STRING_MAX];
+        bool sched_work =
+                work == REPORT_WORK_REPORT || work == REPORT_WORK_JOB || work == REPORT_WORK_REGISTER;
+
+        if ((work == REPORT_WORK_REPORT || work == REPORT_WORK_JOB) && res->maybe_applied)
+                mark_unknown(r, r->in_flight_started);
+        drop_sending(r);
+        r->state.consecutive_failures++;
+        (void) state_set_string(&r->state.last_result, proto_result_kind_to_string(res->kind));
+        r->state.last_http_status = res->http_status;
+        (void) state_set_string(&r->state.last_message, res->message);
+        if (sched_work)
+                sched_finished(&r->sched, &r->cfg.sched, sched_result_of(res->kind),
+                               res->retry_after_sec * USEC_PER_SEC, now, rnd(r));
+        outcome_set(r, work, res->kind, res->http_status, res->message);
+
+        next = sched_next(&r->sched, &r->cfg.sched);
+        format_duration(wait, sizeof wait,
+                        next == SCHED_NEVER ? 0
+                        : next > now        ? (next - now) / USEC_PER_SEC * USEC_PER_SEC
+                                            : 0);
+        log_full_errno_fields(res->kind == PROTO_RESULT_AUTH || res->kind == PROTO_RESULT_PERMANENT ||
+                                              res->kind == PROTO_RESULT_GONE
+                                      ? LOG_ERR
+                                      : LOG_WARNING,
+                              0, ((const char *[]){ "HVMAP_EVENT=report-failed", NULL }),
+                              "%s failed (%s, attempt %u): %s%s%s", report_work_to_string(work),
+                              proto_result_kind_to_string(res->kind), r->state.consecutive_failures,
+                              strna(res->message),
+                              r->oneshot != REPORT_WORK_NONE || !sched_work ? "" : "; next attempt in ",
+                              r->oneshot != REPORT_WORK_NONE || !sched_work ? ""
+                              : r->sched.gone                               ? "never (consumer deleted)"
+                                                                            : wait);
+        if (res->kind == PROTO_RESULT_GONE)
+                identity_lost(r, res->message);
+        save_now(r);
+}
+
+static void identity_lost(Reporter *r, const char *message) {
+        int k;
+
+        log_error("The server says consumer %s was deleted (%s). %s", r->identity ? r->identity->uuid : "?",
+                  strna(message),
+                  r->cfg.can_register
+                          ? "Registering again with the configured activation key."
+                          : "Guests are still tracked; run 'hvmap register' to report them again.");
+        if (r->cfg.own_identity && r->ops->remove_identity) {
+                k = r->ops->remove_identity(r->ops_userdata);
+                if (k < 0)
+                        log_warning_errno(k, "Cannot remove the deleted identity: %m");
+        }
+        r->identity = proto_identity_free(r->identity);
+        r->state.accepted_digest = mfree(r->state.accepted_digest);
+        r->state.accepted_consumer = mfree(r->state.accepted_consumer);
+        if (r->cfg.can_register && r->oneshot == REPORT_WORK_NONE) {
+                sched_identity_restored(&r->sched);
+                sched_force(&r->sched);
+        }
+        refresh_dirty(r);
+}
+
+static void report_accepted(Reporter *r, long http_status) {
+        uint64_t now = now_mono(r);
+        char guests[32];
+
+        (void) state_set_string(&r->state.accepted_digest, r->sending->digest);
+        (void) state_set_string(&r->state.accepted_server, r->server_url);
+        (void) state_set_string(&r->state.accepted_consumer, r->identity ? r->identity->uuid : NULL);
+        r->state.accepted_at_usec = now_real(r);
+        r->state.accepted_guests = r->sending->m.n_guests;
+        r->state.consecutive_failures = 0;
+        r->state.last_http_status = http_status;
+        (void) state_set_string(&r->state.last_result, "ok");
+        r->state.last_message = mfree(r->state.last_message);
+        r->state.reports_sent++;
+        (void) snprintf(guests, sizeof guests, "HVMAP_GUESTS=%zu", r->sending->m.n_guests);
+        log_full_errno_fields(LOG_INFO, 0, ((const char *[]){ "HVMAP_EVENT=report-accepted", guests, NULL }),
+                              "Report accepted by %s: %zu guests", r->server_url, r->sending->m.n_guests);
+        sched_finished(&r->sched, &r->cfg.sched, SCHED_RESULT_OK, 0, now, rnd(r));
+
+        /* Sent after every report of unknown fate could have landed: it
+         * cannot be overtaken, nothing is left to confirm. */
+        if (r->in_flight_started >= r->unconfirmed_until) {
+                r->unconfirmed_until = 0;
+                r->confirm_at = SCHED_NEVER;
+        } else if (r->oneshot == REPORT_WORK_NONE) {
+                r->confirm_at = r->unconfirmed_until;
+                log_info("An earlier report's fate is unknown; confirming this one in %llu s",
+                         (unsigned long long) ((r->unconfirmed_until - now + USEC_PER_SEC - 1) /
+                                               USEC_PER_SEC));
+        }
+        drop_sending(r);
+        outcome_set(r, REPORT_WORK_REPORT, PROTO_RESULT_OK, http_status, NULL);
+        refresh_dirty(r);
+        save_now(r);
+}
+
+/* Check-in mode: the POST only queues a job; its state decides. */
+static void handle_job(Reporter *r, const ProtoResult *res) {
+        const ProtoJob *j = res->job;
+        ProtoResult failed = *res;
+        char msg[600];
+
+        r->outcome.job_state = j ? j->state : PROTO_JOB_FINISHED;
+        if (!j || j->state == PROTO_JOB_FINISHED) {
+                r->job_id = mfree(r->job_id);
+                report_accepted(r, res->http_status);
+                return;
+        }
+        if (j->state == PROTO_JOB_FAILED || j->state == PROTO_JOB_CANCELED ||
+            r->job_polls >= JOB_POLLS_MAX) {
+                (void) snprintf(msg, sizeof msg, "check-in job %s %s%s: %s", strna(j->id),
+                                proto_job_state_to_string(j->state),
+                                r->job_polls >= JOB_POLLS_MAX ? " after the last poll" : "",
+                                strna(j->result_text));
+                failed.kind = PROTO_RESULT_TEMPORARY;
+                failed.message = msg;
+                /* A job still queued may yet run. */
+                failed.maybe_applied = !proto_job_state_is_terminal(j->state);
+                r->job_id = mfree(r->job_id);
+                attempt_failed(r, REPORT_WORK_REPORT, &failed);
+                return;
+        }
+        if (!streq_ptr(r->job_id, j->id)) {
+                free(r->job_id);
+                r->job_id = strdup(j->id);
+                if (!r->job_id) {
+                        failed.kind = PROTO_RESULT_LOCAL;
+                        failed.message = (char *) "out of memory";
+                        attempt_failed(r, REPORT_WORK_REPORT, &failed);
+                        return;
+                }
+        }
+        r->job_poll_at = now_mono(r) + min_u64(JOB_POLL_FIRST_USEC << (r->job_polls < 4 ? r->job_polls : 4),
+                                               JOB_POLL_MAX_USEC);
+        r->job_polls++;
+}
+
+static void registered(Reporter *r, const ProtoResult *res) {
+        _cleanup_free_ char *err = NULL;
+        ProtoIdentity *id = NULL;
+        int k;
+
+        k = r->ops->store_identity(r->ops_userdata, res->consumer, &id, &err);
+        if (k < 0) {
+                ProtoResult local = { .kind = PROTO_RESULT_LOCAL, .error = k };
+                _cleanup_free_ char *msg = NULL;
+
+                msg = strdup_printf("registered as %s, but cannot store the identity: %s",
+                                    strna(res->consumer ? res->consumer->uuid : NULL), strna(err));
+                local.message = msg;
+                attempt_failed(r, REPORT_WORK_REGISTER, &local);
+                return;
+        }
+        drop_sending(r);
+        proto_identity_free(r->identity);
+        r->identity = id;
+        if (r->ops->identity_changed)
+                r->ops->identity_changed(r->ops_userdata);
+        log_full_errno_fields(LOG_NOTICE, 0, ((const char *[]){ "HVMAP_EVENT=registered", NULL }),
+                              "Registered with %s as consumer %s in organization %s", r->server_url,
+                              id->uuid, strna(id->owner));
+        /* Registration carries no guests: report them right away. */
+        sched_finished(&r->sched, &r->cfg.sched, SCHED_RESULT_OK, 0, now_mono(r), rnd(r));
+        sched_identity_restored(&r->sched);
+        r->state.consecutive_failures = 0;
+        r->state.accepted_digest = mfree(r->state.accepted_digest);
+        r->state.accepted_consumer = mfree(r->state.accepted_consumer);
+        outcome_set(r, REPORT_WORK_REGISTER, PROTO_RESULT_OK, res->http_status, NULL);
+        refresh_dirty(r);
+        sched_force(&r->sched);
+        save_now(r);
+}
+
+static void refreshed(Reporter *r, const ProtoResult *res) {
+        _cleanup_free_ char *err = NULL;
+        ProtoIdentity *id = NULL;
+        char until[64];
+        int k;
+
+        outcome_set(r, REPORT_WORK_REFRESH, res->kind, res->http_status, res->message);
+        if (res->kind == PROTO_RESULT_GONE) {
+                identity_lost(r, res->message);
+                save_now(r);
+                return;
+        }
+        if (res->kind != PROTO_RESULT_OK) {
+                log_warning("Identity check failed (%s): %s; trying again in 4 h",
+                            proto_result_kind_to_string(res->kind), strna(res->message));
+                return;
+        }
+        if (!res->cert_changed) {
+                log_debug("Identity certificate is current");
+                return;
+        }
+        k = r->ops->store_identity(r->ops_userdata, res->consumer, &id, &err);
+        if (k < 0) {
+                log_error(
+                        "The server renewed the identity certificate, but it cannot be stored: %s; the old "
+                        "one stays in use",
+                        strna(err));
+                return;
+        }
+        proto_identity_free(r->identity);
+        r->identity = id;
+        if (r->ops->identity_changed)
+                r->ops->identity_changed(r->ops_userdata);
+        log_notice("Identity certificate renewed by the server (serial %s, valid until %s)",
+                   strna(id->serial),
+                   app_format_time((uint64_t) id->not_after * USEC_PER_SEC, until, sizeof until));
+}
+
+static void unregistered(Reporter *r, const ProtoResult *res) {
+        int k;
+
+        if (res->kind != PROTO_RESULT_OK) {
+                attempt_failed(r, REPORT_WORK_UNREGISTER, res);
+                return;
+        }
+        k = r->ops->remove_identity ? r->ops->remove_identity(r->ops_userdata) : 0;
+        if (k < 0) {
+                ProtoResult local = { .kind = PROTO_RESULT_LOCAL, .error = k };
+                char msg[256];
+
+                (void) snprintf(msg, sizeof msg, "deleted on the server, but cannot remove the identity: %s",
+                                strerror(-k));
+                local.message = msg;
+                attempt_failed(r, REPORT_WORK_UNREGISTER, &local);
+                return;
+        }
+        r->identity = proto_identity_free(r->identity);
+        r->state.accepted_digest = mfree(r->state.accepted_digest);
+        r->state.accepted_consumer = mfree(r->state.accepted_consumer);
+        outcome_set(r, REPORT_WORK_UNREGISTER, PROTO_RESULT_OK, res->http_status, NULL);
+        save_now(r);
+}
+
+void reporter_answer(Reporter *r, const ProtoResult *res) {
+        ReportWork work = r->in_flight;
+
+        r->in_flight = REPORT_WORK_NONE;
+        switch (work) {
+        case REPORT_WORK_REPORT:
+        case REPORT_WORK_JOB:
+                if (res->kind != PROTO_RESULT_OK)
+                        attempt_failed(r, work, res);
+                else if (r->sending && r->sending->mode == REPORT_CHECKIN)
+                        handle_job(r, res);
+                else if (r->sending)
+                        report_accepted(r, res->http_status);
+                break;
+        case REPORT_WORK_REGISTER:
+                if (res->kind != PROTO_RESULT_OK || !res->consumer)
+                        attempt_failed(r, work, res);
+                else
+                        registered(r, res);
+                break;
+        case REPORT_WORK_REFRESH:
+                refreshed(r, res);
+                break;
+        case REPORT_WORK_UNREGISTER:
+                unregistered(r, res);
+                break;
+        case REPORT_WORK_NONE:
+        case _REPORT_WORK_MAX:
+                break;
+        }
+}
+
+void reporter_drop(Reporter *r) {
+        ReportWork w = reporter_busy(r);
+
+        if (w == REPORT_WORK_NONE)
+                return;
+        if (r->in_flight != REPORT_WORK_NONE && r->ops->cancel)
+                r->ops->cancel(r->ops_userdata);
+        if (w == REPORT_WORK_REPORT || w == REPORT_WORK_JOB) {
+                /* Sent, never answered: the server may apply it still. */
+                mark_unknown(r, r->in_flight_started);
+                log_info("Dropped a report in flight; it is sent again and confirmed once it can no longer "
+                         "be overtaken");
+        }
+        if (w == REPORT_WORK_REPORT || w == REPORT_WORK_JOB || w == REPORT_WORK_REGISTER)
+                r->sched.in_flight = false; /* no penalty: nothing failed */
+        r->in_flight = REPORT_WORK_NONE;
+        drop_sending(r);
+        refresh_dirty(r);
+        save_now(r);
+}
+
+/* ---- starting work ----------------------------------------------------- */
+
+static bool start(Reporter *r, ReportWork work) {
+        ReportRequest req = { .work = work, .identity = r->identity };
+        _cleanup_free_ char *msg = NULL;
+        int k;
+
+        if (work == REPORT_WORK_REPORT || work == REPORT_WORK_REGISTER) {
+                mapping_unref(r->sending);
+                r->sending = mapping_ref(r->current);
+                req.mapping = r->sending;
+                sched_started(&r->sched, now_mono(r));
+                r->state.last_attempt_usec = now_real(r);
+        } else if (work == REPORT_WORK_JOB) {
+                req.mapping = r->sending;
+                req.job_id = r->job_id;
+        }
+        if (work != REPORT_WORK_JOB)
+                r->in_flight_started = now_mono(r);
+        r->in_flight = work;
+        k = r->ops->start(r->ops_userdata, &req, &msg);
+        if (k < 0) {
+                ProtoResult local = { .kind = PROTO_RESULT_LOCAL, .error = k };
+                char fallback[256];
+
+                (void) snprintf(fallback, sizeof fallback, "cannot start the request: %s", strerror(-k));
+                local.message = msg ? msg : fallback;
+                r->in_flight = REPORT_WORK_NONE;
+                if (work == REPORT_WORK_REFRESH)
+                        log_warning("Identity check not started: %s", local.message);
+                else
+                        attempt_failed(r, work, &local);
+                return false;
+        }
+        if (work == REPORT_WORK_REGISTER)
+                log_info("Registering with %s", r->server_url);
+        else if (work == REPORT_WORK_REPORT)
+                log_debug("Reporting %zu guests to %s", r->sending->m.n_guests, r->server_url);
+        return true;
+}
+
+static uint64_t report_due(const Reporter *r) {
+        if (!r->current || r->stopping || r->job_id || r->in_flight != REPORT_WORK_NONE)
+                return SCHED_NEVER;
+        if (r->oneshot != REPORT_WORK_NONE &&
+            (r->oneshot_done || (r->oneshot != REPORT_WORK_REPORT && r->oneshot != REPORT_WORK_REGISTER)))
+                return SCHED_NEVER;
+        /* A registration needs credentials, a report an identity. */
+        if (r->oneshot != REPORT_WORK_REGISTER && !r->identity &&
+            (r->oneshot != REPORT_WORK_NONE || !r->cfg.can_register))
+                return SCHED_NEVER;
+        return sched_next(&r->sched, &r->cfg.sched);
+}
+
+uint64_t reporter_next(const Reporter *r) {
+        uint64_t next = report_due(r);
+
+        if (r->stopping || r->in_flight != REPORT_WORK_NONE)
+                return SCHED_NEVER;
+        if (r->oneshot == REPORT_WORK_UNREGISTER && !r->oneshot_done)
+                return 0;
+        if (r->job_id)
+                next = min_u64(next, r->job_poll_at);
+        if (r->oneshot == REPORT_WORK_NONE && r->current && (r->identity || r->cfg.can_register))
+                next = min_u64(next, r->confirm_at);
+        if (r->oneshot == REPORT_WORK_NONE)
+                next = min_u64(next, r->upkeep_at);
+        return next;
+}
+
+void reporter_run(Reporter *r) {
+        uint64_t now = now_mono(r);
+
+        if (r->stopping || r->in_flight != REPORT_WORK_NONE)
+                return;
+        if (r->oneshot == REPORT_WORK_UNREGISTER && !r->oneshot_done) {
+                if (r->identity)
+                        (void) start(r, REPORT_WORK_UNREGISTER);
+                return;
+        }
+        if (r->job_id) {
+                if (now >= r->job_poll_at)
+                        (void) start(r, REPORT_WORK_JOB);
+        } else {
+                if (r->oneshot == REPORT_WORK_NONE && r->confirm_at != SCHED_NEVER && now >= r->confirm_at) {
+                        r->confirm_at = SCHED_NEVER;
+                        sched_force(&r->sched);
+                }
+                if (report_due(r) <= now)
+                        (void) start(r, r->oneshot == REPORT_WORK_REGISTER || !r->identity
+                                                ? REPORT_WORK_REGISTER
+                                                : REPORT_WORK_REPORT);
+        }
+        if (r->oneshot == REPORT_WORK_NONE && now >= r->upkeep_at) {
+                if (r->in_flight != REPORT_WORK_NONE || r->job_id)
+                        r->upkeep_at = now + SCHED_UPKEEP_BUSY_USEC;
+                else {
+                        r->upkeep_at = now + sched_upkeep_next_delay(rnd(r));
+                        if (r->identity &&
+                            proto_identity_expired(r->identity, (time_t) (now_real(r) / USEC_PER_SEC)))
+                                log_error("The identity certificate of consumer %s expired; the server will "
+                                          "refuse it: run 'hvmap register --force'",
+                                          r->identity->uuid);
+                        if (r->identity && r->cfg.own_identity)
+                                (void) start(r, REPORT_WORK_REFRESH);
+                }
+        }
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+const char *reporter_describe(const Reporter *r, char *text, size_t textsz) {
+        uint64_t next = sched_next(&r->sched, &r->cfg.sched), now = now_mono(r);
+        unsigned long long wait_s =
+                next != SCHED_NEVER && next > now ? (next - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0;
+        const State *s = &r->state;
+        char when[64];
+
+        if (r->sched.gone) {
+                (void) snprintf(text, textsz, "consumer deleted on server; run hvmap register");
+                return "consumer-deleted";
+        }
+        if (!r->identity && !r->cfg.can_register) {
+                (void) snprintf(text, textsz,
+                                "not registered: run hvmap register, or set activation_key_file and org");
+                return "not-registered";
+        }
+        if (s->consecutive_failures > 0 && streq_ptr(s->last_result, "auth")) {
+                (void) snprintf(text, textsz, "server refused our credentials (HTTP %ld); retry in %llu s",
+                                s->last_http_status, wait_s);
+                return "auth-failed";
+        }
+        if (s->consecutive_failures > 0 && streq_ptr(s->last_result, "retry-after")) {
+                (void) snprintf(text, textsz, "rate limited by the server, retry in %llu s", wait_s);
+                return "rate-limited";
+        }
+        if (s->consecutive_failures > 0) {
+                (void) snprintf(text, textsz, "server %s (%s), retry in %llu s",
+                                s->last_http_status == 0 ? "unreachable" : "failing", strna(s->last_result),
+                                wait_s);
+                return "backing-off";
+        }
+        if (s->accepted_at_usec > 0)
+                (void) snprintf(text, textsz, "last report accepted %s%s",
+                                app_format_time(s->accepted_at_usec, when, sizeof when),
+                                r->sched.dirty || reporter_busy(r) != REPORT_WORK_NONE ? "; changes pending"
+                                                                                       : "");
+        else
+                (void) snprintf(text, textsz, "nothing reported yet");
+        return "watching";
+}
