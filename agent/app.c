@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -17,14 +19,76 @@
 
 #include "config.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 uint64_t app_now_usec(int clock) {
         struct timespec ts;
 
         (void) clock_gettime((clockid_t) clock, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+int app_state_lock(const char *state_dir, pid_t *ret_holder) {
+        _cleanup_free_ char *path = strdup_printf("%s/lock", state_dir);
+        _cleanup_close_ int fd = -1;
+        char buf[32];
+        ssize_t n;
+        int len;
+
+        if (!path)
+                return -ENOMEM;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                uint64_t pid = 0;
+
+                if (e != EWOULDBLOCK)
+                        return -e;
+                n = pread(fd, buf, sizeof buf - 1, 0);
+                buf[n > 0 ? n : 0] = '\0';
+                buf[strcspn(buf, "\n")] = '\0';
+                if (ret_holder)
+                        *ret_holder = parse_uint64_range(buf, 1, INT32_MAX, &pid) >= 0 ? (pid_t) pid : 0;
+                return -EBUSY;
+        }
+        len = snprintf(buf, sizeof buf, "%d\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) len, 0) != len)
+                return -errno ?: -EIO;
+        return TAKE_FD(fd);
+}
+
+void app_secret_keys(const char *keys, bool remember) {
+        if (!keys)
+                return;
+        for (const char *p = keys; *p;) {
+                size_t l = strcspn(p, ",");
+                const char *a = p, *e = p + l;
+
+                while (a < e && strchr(" \t", *a))
+                        a++;
+                while (e > a && strchr(" \t", e[-1]))
+                        e--;
+                if (e > a) {
+                        _cleanup_erase_ char *one = strndup(a, (size_t) (e - a));
+
+                        if (one && remember)
+                                (void) log_secret_register(one);
+                        else if (one)
+                                log_secret_unregister(one);
+                }
+                p += l;
+                if (*p == ',')
+                        p++;
+        }
+        if (remember)
+                (void) log_secret_register(keys);
+        else
+                log_secret_unregister(keys);
 }
 
 static uint64_t system_now(void *userdata, int clock) {
@@ -107,8 +171,87 @@ int app_load_config_with(const GlobalArgs *g, bool need_server, const ConfigOver
                 return EX_CONFIG;
         }
         log_set_max_level(c.log_level);
+        if (rhsm && *rhsm && !(c.rhsm_conf = strdup(rhsm))) {
+                config_free(&c);
+                return log_error_errno(ENOMEM, "Out of memory"), EX_OSERR;
+        }
         *ret = c;
         return 0;
+}
+
+char *app_rhsm_server_url(const char *rhsm_conf) {
+        _cleanup_(config_errors_free) ConfigErrors errors = {};
+        _cleanup_(config_free) Config c = {};
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+
+        if (config_init(&c) < 0)
+                return NULL;
+        if (rhsm_conf && *rhsm_conf && read_file_capped(rhsm_conf, 1024 * 1024, &text, &len) >= 0)
+                (void) config_parse_rhsm_text(&c, rhsm_conf, text, len, &errors);
+        if (!c.hostname && !c.url)
+                return strdup("https://subscription.rhsm.redhat.com:443/subscription");
+        return config_server_url(&c);
+}
+
+/* Splits an https:// URL into host, port and prefix (no trailing '/'). */
+static bool url_split(const char *url, char *host, size_t hostsz, unsigned *port, const char **prefix,
+                      size_t *prefix_len) {
+        const char *h, *end, *colon;
+
+        if (!url || strncasecmp(url, "https://", 8) != 0)
+                return false;
+        h = url + 8;
+        end = h + strcspn(h, "/");
+        colon = h[0] == '[' ? strchr(h, ']') : h;
+        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
+        if ((size_t) ((colon ? colon : end) - h) >= hostsz)
+                return false;
+        (void) snprintf(host, hostsz, "%.*s", (int) ((colon ? colon : end) - h), h);
+        *port = 443;
+        if (colon) {
+                char digits[8];
+                uint64_t p;
+
+                if ((size_t) (end - colon - 1) >= sizeof digits)
+                        return false;
+                (void) snprintf(digits, sizeof digits, "%.*s", (int) (end - colon - 1), colon + 1);
+                if (parse_uint64_range(digits, 1, 65535, &p) < 0)
+                        return false;
+                *port = (unsigned) p;
+        }
+        *prefix = end;
+        *prefix_len = strlen(end);
+        while (*prefix_len > 0 && end[*prefix_len - 1] == '/')
+                (*prefix_len)--;
+        return true;
+}
+
+bool app_same_server(const char *a, const char *b) {
+        char ha[256], hb[256];
+        unsigned pa, pb;
+        const char *xa, *xb;
+        size_t la, lb;
+
+        if (!url_split(a, ha, sizeof ha, &pa, &xa, &la) || !url_split(b, hb, sizeof hb, &pb, &xb, &lb))
+                return false;
+        return strcasecmp(ha, hb) == 0 && pa == pb && la == lb && memcmp(xa, xb, la) == 0;
+}
+
+char *app_default_reporter_id(const char *machine_id_path) {
+        _cleanup_free_ char *mid = NULL;
+        char host[256];
+        size_t len = 0;
+
+        if (gethostname(host, sizeof host) < 0 || !host[0])
+                return NULL;
+        host[sizeof host - 1] = '\0';
+        if (read_file_capped(machine_id_path, 4096, &mid, &len) < 0)
+                return NULL;
+        mid[strcspn(mid, " \t\r\n")] = '\0';
+        if (!mid[0])
+                return NULL;
+        return strdup_printf("%s-%s", host, mid);
 }
 
 void app_host_config(const Config *c, HostConfig *ret) {

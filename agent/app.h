@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "agent/conf.h"
 #include "host/host.h"
@@ -35,6 +36,19 @@ static inline int app_load_config(const GlobalArgs *g, bool need_server, Config 
         return app_load_config_with(g, need_server, NULL, 0, ret);
 }
 
+/* The server subscription-manager uses, from rhsm.conf (python-rhsm's
+ * default, subscription.rhsm.redhat.com, when it names none), as an
+ * https:// URL the caller frees; NULL on ENOMEM. Does not log. */
+char *app_rhsm_server_url(const char *rhsm_conf);
+
+/* true when two server URLs name the same server: scheme, host (any case),
+ * port (443 when absent) and path prefix (trailing '/' ignored). Pure. */
+bool app_same_server(const char *a, const char *b);
+
+/* virt-who's default reporter id, "<hostname>-<machine-id>"; caller frees;
+ * NULL when either is unavailable. */
+char *app_default_reporter_id(const char *machine_id_path);
+
 /* host/ settings from the configuration; the strings stay owned by c. */
 void app_host_config(const Config *c, HostConfig *ret);
 
@@ -55,6 +69,18 @@ int app_host_wait_synced(const HostConfig *hc, uint64_t timeout_usec, Host **ret
  * to that user, so `hvmap register` run as root does not lock the service
  * out. Logs a warning for a file it cannot hand over. */
 void app_state_dir_give_back(const char *dir);
+
+/* The state directory's lock (STATE_DIR/lock): one process at a time
+ * reports from a state directory. Takes an exclusive flock without waiting
+ * and writes our pid into the file. Returns the fd (close it to release),
+ * -EBUSY with *ret_holder the holder's pid (0 when unknown), or another
+ * -errno. Does not log. */
+int app_state_lock(const char *state_dir, pid_t *ret_holder);
+
+/* Registers (or forgets) a comma-separated list of activation keys as
+ * secrets: the whole text and each key, so a server message quoting one is
+ * redacted too. */
+void app_secret_keys(const char *keys, bool remember);
 
 /* CLOCK_MONOTONIC / CLOCK_REALTIME now, in µs. */
 uint64_t app_now_usec(int clock);

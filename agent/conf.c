@@ -30,7 +30,7 @@
 static const char *const hypervisor_id_names[] = { "uuid", "hostname", "hwuuid", NULL };
 static const char *const flavour_names[] = { "auto", "kvm", "xen", NULL };
 static const char *const report_mode_names[] = { "guestids", "checkin", NULL };
-static const char *const identity_source_names[] = { "hvmap", "rhsm", NULL };
+static const char *const identity_source_names[] = { "hvmap", "rhsm", "auto", NULL };
 
 #define K(sec, name, kind, field, def, lo, hi, names, rsec, rkey, helptext)                            \
         {                                                                                              \
@@ -125,9 +125,15 @@ const ConfigKey config_keys[] = {
         K("registration", "activation_key_file", CONFIG_STRING, activation_key_file, NULL, 0, 0, NULL, NULL,
           NULL,
           "file holding the activation key(s), comma separated; lets the daemon re-register by itself"),
-        K("registration", "identity_source", CONFIG_ENUM, identity_source, "hvmap", 0, 0,
+        K("registration", "identity_source", CONFIG_ENUM, identity_source, "auto", 0, 0,
           identity_source_names, NULL, NULL,
-          "hvmap: own identity in the state dir; rhsm: use subscription-manager's identity"),
+          "auto: subscription-manager's consumer when it is registered with the same server (guests "
+          "only, never facts; hvmap never registers, renews or deletes it), else hvmap's own; hvmap: "
+          "always hvmap's own consumer of type hypervisor; rhsm: always subscription-manager's"),
+        K("registration", "reregister_on_delete", CONFIG_BOOL, reregister_on_delete, "no", 0, 0, NULL, NULL,
+          NULL,
+          "register again (after one interval) when an administrator deleted our consumer; no: stop "
+          "reporting and say so, as subscription-manager does"),
         K("registration", "rhsm_identity_dir", CONFIG_STRING, rhsm_identity_dir, "/etc/pki/consumer", 0, 0,
           NULL, "rhsm", "consumerCertDir",
           "subscription-manager's identity directory (identity_source=rhsm)"),
@@ -136,6 +142,10 @@ const ConfigKey config_keys[] = {
           "identity and state (last accepted report)"),
         K("daemon", "log_level", CONFIG_LOG_LEVEL, log_level, "info", 0, 0, NULL, NULL, NULL,
           "err, warning, notice, info or debug"),
+        K("daemon", "upkeep_interval", CONFIG_DURATION, upkeep_interval_usec, "4h", 10 * SEC, 4 * HOUR, NULL,
+          NULL, NULL,
+          "how often our identity is checked for renewal and the server told we are alive "
+          "(certificates/serials, Satellite's \"Last checkin\"), as rhsmcertd does"),
 };
 const size_t config_keys_count = ELEMENTSOF(config_keys);
 
@@ -535,6 +545,7 @@ void config_free(Config *c) {
                         free(c->origins[i].file);
         free(c->origins);
         strv_free(c->files_read);
+        free(c->rhsm_conf);
         *c = (Config){};
 }
 

@@ -18,6 +18,7 @@ typedef enum ReportMode {
 typedef enum IdentitySource {
         IDENTITY_HVMAP,
         IDENTITY_RHSM,
+        IDENTITY_AUTO,
 } IdentitySource;
 
 /* Where a value came from, for `config --check` and error messages. */
@@ -77,15 +78,20 @@ typedef struct Config {
         char *org;
         char *activation_key_file;
         IdentitySource identity_source;
+        bool reregister_on_delete;
         char *rhsm_identity_dir;
         /* [daemon] */
         char *state_dir;
         int log_level;
+        uint64_t upkeep_interval_usec;
 
         /* Where each key's value came from, config_keys_count entries. */
         ConfigOrigin *origins;
         /* Files config_load() read, in order (NULL-terminated). */
         char **files_read;
+        /* The rhsm.conf consulted (set by the caller of config_load; NULL:
+         * none), to tell subscription-manager's server. */
+        char *rhsm_conf;
 } Config;
 
 typedef enum ConfigType {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <systemd/sd-daemon.h>
@@ -60,6 +61,7 @@ typedef struct Daemon {
         uint64_t mapping_seq;
 
         ReportIo *io;
+        int lock_fd; /* the state directory's lock, held for our life */
 
         sd_event_source *save_timer, *grace_timer, *ready_timer, *stall_timer, *host_retry_timer;
         bool ready, stopping;
@@ -194,7 +196,8 @@ static void rebuild_mapping(Daemon *d) {
         Mapping *m = NULL;
         int r;
 
-        r = mapping_build(&d->cfg, d->snap, &m, d->mapping_error, sizeof d->mapping_error);
+        r = mapping_build(&d->cfg, d->snap, report_io_own_identity(d->io), &m, d->mapping_error,
+                          sizeof d->mapping_error);
         if (r < 0) {
                 if (r == -ENOMEM)
                         (void) snprintf(d->mapping_error, sizeof d->mapping_error, "out of memory");
@@ -394,6 +397,7 @@ static void daemon_free(Daemon *d) {
         free(d->phase);
         config_free(&d->cfg);
         d->event = sd_event_unref(d->event);
+        d->lock_fd = safe_close(d->lock_fd);
 }
 
 static int add_timer(Daemon *d, sd_event_source **ret, sd_event_time_handler_t cb, uint64_t first) {
@@ -429,8 +433,18 @@ static void remove_stale_temporaries(const char *dir) {
                 }
 }
 
+/* A Satellite's /rhsm prefix. */
+static bool endswith_rhsm(const char *url) {
+        size_t n = url ? strlen(url) : 0;
+
+        while (n > 0 && url[n - 1] == '/')
+                n--;
+        return n >= 5 && strncmp(url + n - 5, "/rhsm", 5) == 0;
+}
+
 int daemon_run(const GlobalArgs *g) {
-        _cleanup_(daemon_free) Daemon d = { .g = *g, .clock = &app_clock_system };
+        _cleanup_(daemon_free) Daemon d = { .g = *g, .clock = &app_clock_system, .lock_fd = -1 };
+        pid_t holder = 0;
         ReportIoHooks hooks = { .changed = on_report_changed, .fill_state = fill_state, .userdata = &d };
         sigset_t mask;
         int r;
@@ -454,6 +468,25 @@ int daemon_run(const GlobalArgs *g) {
         if (mkdir(d.cfg.state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create the state directory %s: %m", d.cfg.state_dir),
                        EX_CANTCREAT;
+        /* Two reporters on one state directory would both register and
+         * overwrite each other's state: the second one refuses. */
+        d.lock_fd = app_state_lock(d.cfg.state_dir, &holder);
+        if (d.lock_fd == -EBUSY) {
+                d.lock_fd = -1;
+                log_error(
+                        "Another hvmap daemon (pid %d) already reports from %s; only one may run per state "
+                        "directory (is the service running? systemctl status hvmap)",
+                        (int) holder, d.cfg.state_dir);
+                return EX_TEMPFAIL;
+        }
+        if (d.lock_fd < 0) {
+                r = d.lock_fd;
+                d.lock_fd = -1;
+                return log_error_errno(r, "Cannot lock the state directory %s: %m", d.cfg.state_dir),
+                       EX_CANTCREAT;
+        }
+        /* No core dump of a process that holds keys and passwords. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         remove_stale_temporaries(d.cfg.state_dir);
 
         r = sd_event_default(&d.event);
@@ -477,6 +510,12 @@ int daemon_run(const GlobalArgs *g) {
         if (r < 0)
                 return EX_CONFIG;
         (void) report_io_load_identity(d.io, true, NULL);
+        if (d.cfg.mode == REPORT_CHECKIN && endswith_rhsm(report_io_server_url(d.io)))
+                log_warning(
+                        "mode = checkin through Satellite (%s): after each check-in Satellite renames this "
+                        "host virt-who-<hypervisor id>-<org id>, and a later registration under its real "
+                        "name fails Satellite's DMI check; mode = guestids has neither problem",
+                        report_io_server_url(d.io));
 
         r = start_host(&d);
         if (r < 0)

@@ -29,7 +29,8 @@ Mapping *mapping_unref(Mapping *m) {
         return NULL;
 }
 
-int mapping_build(const Config *c, HostSnapshot *s, Mapping **ret, char *errbuf, size_t errsz) {
+int mapping_build(const Config *c, HostSnapshot *s, bool own_identity, Mapping **ret, char *errbuf,
+                  size_t errsz) {
         _cleanup_(mapping_unrefp) Mapping *m = NULL;
         int r;
 
@@ -65,6 +66,7 @@ int mapping_build(const Config *c, HostSnapshot *s, Mapping **ret, char *errbuf,
                 .n_facts = s->n_facts,
                 .guests = m->guests,
                 .n_guests = s->n_guests,
+                .no_facts = !own_identity && c->mode == REPORT_GUESTIDS,
         };
         /* A reload may free c while this mapping is still being sent. */
         if (c->name) {
@@ -74,6 +76,9 @@ int mapping_build(const Config *c, HostSnapshot *s, Mapping **ret, char *errbuf,
                 m->name = copy;
                 m->m.name = copy;
         }
+        /* Satellite names the host from network.fqdn/network.hostname and
+         * refuses a registration without the latter. */
+        m->m.fqdn = c->name ? m->name : s->hostname;
         if (m->mode == REPORT_CHECKIN)
                 r = proto_build_checkin(&m->m, 1, &m->body, &m->body_len, errbuf, errsz);
         else

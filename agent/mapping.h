@@ -31,11 +31,14 @@ typedef struct Mapping {
 } Mapping;
 
 /* Builds the mapping of snapshot s under configuration c (name: [host] name,
- * else the host name, else the hypervisor id). Returns 0 and a mapping with
- * one reference; -ENODATA when s has no hypervisor id yet (errbuf says
- * why), -EINVAL with errbuf when a field breaks a server limit, -ENOMEM,
- * -EIO. Does not log. */
-int mapping_build(const Config *c, HostSnapshot *s, Mapping **ret, char *errbuf, size_t errsz);
+ * else the host name, else the hypervisor id; network.hostname and
+ * network.fqdn: the same name). own_identity false: the guest update goes
+ * to subscription-manager's consumer and carries no facts. Returns 0 and a
+ * mapping with one reference; -ENODATA when s has no hypervisor id yet
+ * (errbuf says why), -EINVAL with errbuf when a field breaks a server
+ * limit, -ENOMEM, -EIO. Does not log. */
+int mapping_build(const Config *c, HostSnapshot *s, bool own_identity, Mapping **ret, char *errbuf,
+                  size_t errsz);
 Mapping *mapping_ref(Mapping *m);
 Mapping *mapping_unref(Mapping *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Mapping *, mapping_unref, mapping_unrefp)

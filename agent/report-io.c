@@ -13,6 +13,7 @@
 #include "util/fs-check.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 #define ACTIVATION_KEY_FILE_MAX 4096
 
@@ -27,6 +28,12 @@ struct ReportIo {
         Reporter *engine;
         sd_event_source *timer;
         const ProtoCredentials *cred; /* register verb */
+        /* Whose consumer we report on (identity_source): ours, or
+         * subscription-manager's when it is registered with our server. */
+        bool own;
+        char *rhsm_uuid; /* subscription-manager's consumer here, if any */
+        bool rhsm_same_server; /* ... registered with the server we report to */
+        char *default_reporter_id;
         /* A registration's body and keys live until its answer. */
         char *register_body;
         char *activation_keys;
@@ -76,16 +83,39 @@ static int read_activation_keys(const char *path, char **ret) {
         *ret = strdup(s);
         if (!*ret)
                 return -ENOMEM;
-        (void) log_secret_register(*ret);
+        app_secret_keys(*ret, true);
         return 0;
+}
+
+/* Can the identity (a few KiB) be written into dir? Tries it with a
+ * throwaway file of that size. 0 or -errno. */
+static int state_dir_writable(const char *dir) {
+        _cleanup_free_ char *probe = strdup_printf("%s/.hvmap-write-check", dir);
+        static const char zeros[8192];
+        int r;
+
+        if (!probe)
+                return -ENOMEM;
+        r = write_file_atomic(probe, zeros, sizeof zeros, 0600);
+        (void) unlink(probe);
+        return r;
+}
+
+/* The activation keys are needed for one request: afterwards neither the
+ * copy nor the log's redaction table keeps them (a core, were one made,
+ * would hold them). */
+static void forget_keys(ReportIo *io) {
+        app_secret_keys(io->activation_keys, false);
+        io->activation_keys = erase_and_free(io->activation_keys);
 }
 
 static void on_answer(ProtoClient *c, const ProtoResult *res, void *userdata) {
         ReportIo *io = userdata;
 
         io->register_body = mfree(io->register_body);
-        io->activation_keys = erase_and_free(io->activation_keys);
+        /* Logged and recorded (redacted) first, then forgotten. */
         reporter_answer(io->engine, res);
+        forget_keys(io);
         report_io_kick(io);
 }
 
@@ -102,6 +132,16 @@ static int op_start(void *userdata, const ReportRequest *req, char **ret_message
         }
         switch (req->work) {
         case REPORT_WORK_REGISTER:
+                /* A consumer the server creates must be storable, or it is
+                 * left behind on the server: find out before asking. */
+                r = state_dir_writable(io->cfg->state_dir);
+                if (r < 0) {
+                        *ret_message =
+                                strdup_printf("the state directory %s is not usable (%s); nothing was "
+                                              "registered: make it writable by this user",
+                                              io->cfg->state_dir, strerror(-r));
+                        return r;
+                }
                 if (!io->cred) {
                         r = read_activation_keys(io->cfg->activation_key_file, &io->activation_keys);
                         if (r < 0) {
@@ -129,7 +169,7 @@ static int op_start(void *userdata, const ReportRequest *req, char **ret_message
                         req->mapping->mode == REPORT_CHECKIN ? PROTO_CALL_CHECKIN : PROTO_CALL_UPDATE_GUESTS;
                 preq.body = req->mapping->body;
                 preq.body_len = req->mapping->body_len;
-                preq.reporter_id = io->cfg->reporter_id;
+                preq.reporter_id = io->cfg->reporter_id ? io->cfg->reporter_id : io->default_reporter_id;
                 break;
         case REPORT_WORK_JOB:
                 preq.call = PROTO_CALL_JOB;
@@ -141,6 +181,9 @@ static int op_start(void *userdata, const ReportRequest *req, char **ret_message
         case REPORT_WORK_UNREGISTER:
                 preq.call = PROTO_CALL_UNREGISTER;
                 break;
+        case REPORT_WORK_SERIALS:
+                preq.call = PROTO_CALL_SERIALS;
+                break;
         case REPORT_WORK_NONE:
         case _REPORT_WORK_MAX:
                 return -EINVAL;
@@ -148,7 +191,7 @@ static int op_start(void *userdata, const ReportRequest *req, char **ret_message
         r = proto_client_start(io->client, &preq, on_answer, io);
         if (r < 0) {
                 io->register_body = mfree(io->register_body);
-                io->activation_keys = erase_and_free(io->activation_keys);
+                forget_keys(io);
                 if (r == -EINVAL)
                         *ret_message = strdup(preq.call == PROTO_CALL_REGISTER
                                                       ? "the registration needs activation keys with an "
@@ -163,7 +206,7 @@ static void op_cancel(void *userdata) {
         ReportIo *io = userdata;
 
         io->register_body = mfree(io->register_body);
-        io->activation_keys = erase_and_free(io->activation_keys);
+        forget_keys(io);
         renew_client(io);
 }
 
@@ -226,6 +269,47 @@ void report_io_kick(ReportIo *io) {
                 io->hooks.changed(io->hooks.userdata);
 }
 
+/* Whose consumer hvmap reports on. subscription-manager's, when
+ * identity_source says so, or (auto) when it is registered with the server
+ * hvmap reports to; hvmap's own otherwise. */
+bool report_identity_own(const Config *cfg, const char *server_url, char **ret_rhsm_uuid, bool *ret_same) {
+        _cleanup_free_ char *err = NULL, *rhsm_url = NULL;
+        ProtoIdentity *id = NULL;
+        bool same = false, rhsm = false;
+
+        if (proto_identity_load_rhsm(cfg->rhsm_identity_dir, &id, &err) >= 0) {
+                rhsm = true;
+                rhsm_url = app_rhsm_server_url(cfg->rhsm_conf);
+                same = server_url && app_same_server(rhsm_url, server_url);
+                if (ret_rhsm_uuid)
+                        *ret_rhsm_uuid = strdup(id->uuid);
+                proto_identity_free(id);
+        }
+        if (ret_same)
+                *ret_same = rhsm && same;
+        switch (cfg->identity_source) {
+        case IDENTITY_HVMAP:
+                return true;
+        case IDENTITY_RHSM:
+                return false;
+        case IDENTITY_AUTO:
+                break;
+        }
+        return !(rhsm && same);
+}
+
+static void resolve_identity(ReportIo *io) {
+        io->rhsm_uuid = mfree(io->rhsm_uuid);
+        io->own = report_identity_own(io->cfg, io->server_url, &io->rhsm_uuid, &io->rhsm_same_server);
+}
+
+static void engine_config(ReportIo *io, ReportConfig *ret) {
+        report_config_from(io->cfg, io->server_url, io->own, ret);
+        ret->foreign_uuid = io->rhsm_uuid;
+        if (!ret->reporter_id)
+                ret->reporter_id = io->default_reporter_id;
+}
+
 static int server_setup(ReportIo *io, const Config *cfg) {
         char *url = NULL;
         int r;
@@ -255,7 +339,9 @@ int report_io_new(sd_event *e, const Config *cfg, const AppClock *clock, uint64_
         r = server_setup(io, cfg);
         if (r < 0)
                 return r;
-        report_config_from(cfg, io->server_url, &rc);
+        io->default_reporter_id = app_default_reporter_id("/etc/machine-id");
+        resolve_identity(io);
+        engine_config(io, &rc);
         io->engine = reporter_new(&rc, &report_io_ops, io, clock, seed);
         if (!io->engine)
                 return log_error_errno(ENOMEM, "Out of memory");
@@ -283,8 +369,10 @@ ReportIo *report_io_free(ReportIo *io) {
         io->engine = reporter_free(io->engine);
         io->timer = event_source_disable_unref(io->timer);
         free(io->server_url);
+        free(io->rhsm_uuid);
+        free(io->default_reporter_id);
         free(io->register_body);
-        erase_and_free(io->activation_keys);
+        forget_keys(io);
         sd_event_unref(io->event);
         free(io);
         return NULL;
@@ -299,7 +387,19 @@ const char *report_io_server_url(const ReportIo *io) {
 }
 
 const char *report_io_identity_dir(const ReportIo *io) {
-        return io->cfg->identity_source == IDENTITY_RHSM ? io->cfg->rhsm_identity_dir : io->cfg->state_dir;
+        return io->own ? io->cfg->state_dir : io->cfg->rhsm_identity_dir;
+}
+
+bool report_io_own_identity(const ReportIo *io) {
+        return io->own;
+}
+
+const char *report_io_rhsm_uuid(const ReportIo *io) {
+        return io->rhsm_uuid;
+}
+
+bool report_io_rhsm_same_server(const ReportIo *io) {
+        return io->rhsm_same_server;
 }
 
 int report_io_load_identity(ReportIo *io, bool log, char **ret_error) {
@@ -307,24 +407,33 @@ int report_io_load_identity(ReportIo *io, bool log, char **ret_error) {
         ProtoIdentity *id = NULL;
         int r;
 
-        if (io->cfg->identity_source == IDENTITY_RHSM)
-                r = proto_identity_load_rhsm(io->cfg->rhsm_identity_dir, &id, &err);
-        else
+        if (io->own)
                 r = proto_identity_load(io->cfg->state_dir, &id, &err);
+        else
+                r = proto_identity_load_rhsm(io->cfg->rhsm_identity_dir, &id, &err);
+        /* Registered with another server: presenting that identity here
+         * would fail (or worse, succeed somewhere unexpected). */
+        if (r >= 0 && io->own && id->server_url && !app_same_server(id->server_url, io->server_url)) {
+                err = strdup_printf("it was registered with %s, but the configured server is %s; run 'hvmap "
+                                    "register --force' to register with the new one",
+                                    id->server_url, io->server_url);
+                id = proto_identity_free(id);
+                r = -EXDEV;
+        }
         reporter_set_identity(io->engine, r >= 0 ? id : NULL);
+        reporter_set_identity_error(io->engine, r < 0 && r != -ENOENT ? strna(err) : NULL);
         if (r == -ENOENT) {
                 if (log)
                         log_info("No identity in %s yet%s", report_io_identity_dir(io),
-                                 io->cfg->identity_source == IDENTITY_HVMAP &&
-                                                 io->cfg->activation_key_file && io->cfg->org
+                                 io->own && io->cfg->activation_key_file && io->cfg->org
                                          ? "; registering with the configured activation key"
                                          : "; run 'hvmap register' to report guests");
                 return r;
         }
         if (r < 0) {
                 if (log)
-                        log_error("Cannot use the identity in %s: %s", report_io_identity_dir(io),
-                                  strna(err));
+                        log_error("Cannot use the identity in %s: %s%s", report_io_identity_dir(io),
+                                  strna(err), io->own ? "; nothing is registered over it" : "");
                 if (ret_error)
                         *ret_error = TAKE_PTR(err);
                 return r;
@@ -335,7 +444,16 @@ int report_io_load_identity(ReportIo *io, bool log, char **ret_error) {
                         log_error("The identity certificate of consumer %s expired; run 'hvmap register "
                                   "--force'",
                                   id->uuid);
-                log_info("Identity: consumer %s in organization %s", id->uuid, strna(id->owner));
+                if (io->own)
+                        log_info("Identity: consumer %s in organization %s", id->uuid, strna(id->owner));
+                else
+                        log_info("Reporting guests on subscription-manager's consumer %s in organization %s "
+                                 "(identity_source = %s): guests and hypervisor id only, never facts; "
+                                 "subscription-manager keeps owning it",
+                                 id->uuid, strna(id->owner),
+                                 io->cfg->identity_source == IDENTITY_AUTO
+                                         ? "auto, registered with the same server"
+                                         : "rhsm");
         }
         return 0;
 }
@@ -352,7 +470,8 @@ int report_io_reload(ReportIo *io, const Config *cfg) {
         r = server_setup(io, cfg);
         if (r < 0)
                 return r;
-        report_config_from(cfg, io->server_url, &rc);
+        resolve_identity(io);
+        engine_config(io, &rc);
         r = reporter_set_config(io->engine, &rc);
         if (r < 0)
                 return log_error_errno(ENOMEM, "Out of memory");

@@ -38,6 +38,23 @@ const char *report_io_server_url(const ReportIo *io);
  * subscription-manager's with identity_source = rhsm. */
 const char *report_io_identity_dir(const ReportIo *io);
 
+/* Whose consumer the configuration makes hvmap report on, with server_url
+ * the server it reports to (may be NULL): true for hvmap's own, false for
+ * subscription-manager's (identity_source = rhsm, or auto while it is
+ * registered with the same server). *ret_rhsm_uuid (may be NULL) gets
+ * subscription-manager's consumer uuid when it has one here, *ret_same
+ * (may be NULL) whether it is registered with server_url. */
+bool report_identity_own(const Config *cfg, const char *server_url, char **ret_rhsm_uuid, bool *ret_same);
+
+/* true when hvmap reports on its own consumer; false on subscription-
+ * manager's (identity_source = rhsm, or auto with subscription-manager
+ * registered to the same server). */
+bool report_io_own_identity(const ReportIo *io);
+/* subscription-manager's consumer uuid on this host, or NULL; whether it
+ * is registered with the server hvmap reports to. */
+const char *report_io_rhsm_uuid(const ReportIo *io);
+bool report_io_rhsm_same_server(const ReportIo *io);
+
 /* Loads the identity the configuration names into the engine. Returns 0,
  * -ENOENT (none yet; logged at INFO when log is set), or another -errno
  * with *ret_error (logged when log is set). */

@@ -24,7 +24,8 @@
 
 struct Reporter {
         ReportConfig cfg;
-        char *server_url, *reporter_id; /* cfg's strings point here */
+        char *server_url, *reporter_id, *foreign_uuid; /* cfg's strings point here */
+        char *identity_error;
         const ReportOps *ops;
         void *ops_userdata;
         const AppClock *clock;
@@ -48,6 +49,7 @@ struct Reporter {
         uint64_t confirm_at;
         uint64_t upkeep_at;
 
+        bool serials_due; /* the upkeep's second request */
         bool stopping;
         ReportWork oneshot; /* NONE: the daemon */
         bool oneshot_done;
@@ -68,7 +70,7 @@ const char *report_work_to_string(ReportWork w) {
         return (size_t) w < ELEMENTSOF(work_table) ? work_table[w] : "unknown";
 }
 
-void report_config_from(const Config *c, const char *server_url, ReportConfig *ret) {
+void report_config_from(const Config *c, const char *server_url, bool own_identity, ReportConfig *ret) {
         *ret = (ReportConfig){
                 .sched = {
                         .debounce_usec = c->debounce_usec,
@@ -83,8 +85,10 @@ void report_config_from(const Config *c, const char *server_url, ReportConfig *r
                 .timeout_usec = c->timeout_usec,
                 .server_url = server_url,
                 .reporter_id = c->reporter_id,
-                .own_identity = c->identity_source == IDENTITY_HVMAP,
-                .can_register = c->identity_source == IDENTITY_HVMAP && c->activation_key_file && c->org,
+                .own_identity = own_identity,
+                .can_register = own_identity && c->activation_key_file && c->org,
+                .reregister_delay_usec = c->reregister_on_delete ? c->interval_usec : 0,
+                .upkeep_interval_usec = c->upkeep_interval_usec,
         };
 }
 
@@ -126,7 +130,7 @@ Reporter *reporter_new(const ReportConfig *cfg, const ReportOps *ops, void *ops_
         if (reporter_set_config(r, cfg) < 0)
                 return reporter_free(r);
         sched_init(&r->sched, &r->cfg.sched, 0, 0);
-        r->upkeep_at = now_mono(r) + sched_upkeep_first_delay(rnd(r));
+        r->upkeep_at = now_mono(r) + sched_upkeep_first_delay(r->cfg.upkeep_interval_usec, rnd(r));
         return r;
 }
 
@@ -140,6 +144,8 @@ Reporter *reporter_free(Reporter *r) {
         free(r->job_id);
         free(r->server_url);
         free(r->reporter_id);
+        free(r->foreign_uuid);
+        free(r->identity_error);
         free(r->outcome_message);
         free(r);
         return NULL;
@@ -148,19 +154,26 @@ Reporter *reporter_free(Reporter *r) {
 int reporter_set_config(Reporter *r, const ReportConfig *cfg) {
         char *url = cfg->server_url ? strdup(cfg->server_url) : NULL;
         char *rid = cfg->reporter_id ? strdup(cfg->reporter_id) : NULL;
+        char *fu = cfg->foreign_uuid ? strdup(cfg->foreign_uuid) : NULL;
 
-        if ((cfg->server_url && !url) || (cfg->reporter_id && !rid)) {
+        if ((cfg->server_url && !url) || (cfg->reporter_id && !rid) || (cfg->foreign_uuid && !fu)) {
                 free(url);
                 free(rid);
+                free(fu);
                 return -ENOMEM;
         }
         free(r->server_url);
         free(r->reporter_id);
+        free(r->foreign_uuid);
         r->server_url = url;
         r->reporter_id = rid;
+        r->foreign_uuid = fu;
         r->cfg = *cfg;
         r->cfg.server_url = url;
         r->cfg.reporter_id = rid;
+        r->cfg.foreign_uuid = fu;
+        if (r->cfg.upkeep_interval_usec == 0)
+                r->cfg.upkeep_interval_usec = SCHED_UPKEEP_INTERVAL_USEC;
         if (r->current)
                 r->sched.splay_offset = r->cfg.sched.splay_usec > 0 ? fnv1a(r->current->m.hypervisor_id) %
                                                                               r->cfg.sched.splay_usec
@@ -222,6 +235,9 @@ void reporter_restore(Reporter *r, State *s) {
                 r->confirm_at = r->unconfirmed_until;
         }
         r->state.consecutive_failures = 0;
+        /* Deleted by an administrator before this start: still respected. */
+        if (streq_ptr(r->state.last_result, "gone") && r->cfg.reregister_delay_usec == 0)
+                r->sched.gone = true;
         refresh_dirty(r);
 }
 
@@ -231,6 +247,13 @@ void reporter_set_identity(Reporter *r, ProtoIdentity *id) {
         if (id)
                 sched_identity_restored(&r->sched);
         refresh_dirty(r);
+}
+
+void reporter_set_identity_error(Reporter *r, const char *message) {
+        free(r->identity_error);
+        r->identity_error = message ? strdup(message) : NULL;
+        if (message && !r->identity_error)
+                r->identity_error = strdup("out of memory");
 }
 
 const ProtoIdentity *reporter_identity(const Reporter *r) {
@@ -382,13 +405,19 @@ static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res)
 }
 
 static void identity_lost(Reporter *r, const char *message) {
+        bool again =
+                r->cfg.can_register && r->cfg.reregister_delay_usec > 0 && r->oneshot == REPORT_WORK_NONE;
+        char delay[DURATION_STRING_MAX];
         int k;
 
-        log_error("The server says consumer %s was deleted (%s). %s", r->identity ? r->identity->uuid : "?",
-                  strna(message),
-                  r->cfg.can_register
-                          ? "Registering again with the configured activation key."
-                          : "Guests are still tracked; run 'hvmap register' to report them again.");
+        format_duration(delay, sizeof delay, r->cfg.reregister_delay_usec);
+        log_full_errno_fields(LOG_ERR, 0, ((const char *[]){ "HVMAP_EVENT=consumer-deleted", NULL }),
+                              "The server says consumer %s was deleted (%s): an administrator removed this "
+                              "host. Reporting stops; guests are still tracked. %s%s%s",
+                              r->identity ? r->identity->uuid : "?", strna(message),
+                              again ? "Registering again (reregister_on_delete = yes) in " : "",
+                              again ? delay : "",
+                              again ? "." : "Run 'hvmap register' to report them again.");
         if (r->cfg.own_identity && r->ops->remove_identity) {
                 k = r->ops->remove_identity(r->ops_userdata);
                 if (k < 0)
@@ -397,9 +426,13 @@ static void identity_lost(Reporter *r, const char *message) {
         r->identity = proto_identity_free(r->identity);
         r->state.accepted_digest = mfree(r->state.accepted_digest);
         r->state.accepted_consumer = mfree(r->state.accepted_consumer);
-        if (r->cfg.can_register && r->oneshot == REPORT_WORK_NONE) {
+        if (again) {
+                /* Not at once (an administrator's decision first), and never
+                 * a loop: one attempt per delay at most. */
                 sched_identity_restored(&r->sched);
-                sched_force(&r->sched);
+                r->sched.not_before = now_mono(r) + r->cfg.reregister_delay_usec;
+                log_notice("Registering again no earlier than %s from now (reregister_on_delete = yes)",
+                           delay);
         }
         refresh_dirty(r);
 }
@@ -447,6 +480,20 @@ static void handle_job(Reporter *r, const ProtoResult *res) {
         char msg[600];
 
         r->outcome.job_state = j ? j->state : PROTO_JOB_FINISHED;
+        /* FINISHED can still list our host under failedUpdate. */
+        if (j && j->state == PROTO_JOB_FINISHED && r->sending) {
+                for (char **f = j->failed_update; f && *f; f++)
+                        if (strstr(*f, r->sending->m.hypervisor_id)) {
+                                (void) snprintf(msg, sizeof msg,
+                                                "check-in job %s finished, but not for this host: %s",
+                                                strna(j->id), *f);
+                                failed.kind = PROTO_RESULT_PERMANENT;
+                                failed.message = msg;
+                                r->job_id = mfree(r->job_id);
+                                attempt_failed(r, REPORT_WORK_REPORT, &failed);
+                                return;
+                        }
+        }
         if (!j || j->state == PROTO_JOB_FINISHED) {
                 r->job_id = mfree(r->job_id);
                 report_accepted(r, res->http_status);
@@ -486,6 +533,24 @@ static void registered(Reporter *r, const ProtoResult *res) {
         ProtoIdentity *id = NULL;
         int k;
 
+        /* Candlepin hands back an existing consumer whose hypervisor id
+         * matches (candlepin-protocol.md §9.1): subscription-manager's own
+         * "system" consumer must never become ours. */
+        if (!streq_ptr(res->consumer->type_label, "hypervisor") ||
+            (r->foreign_uuid && strcasecmp(res->consumer->uuid, r->foreign_uuid) == 0)) {
+                _cleanup_free_ char *msg = strdup_printf(
+                        "the server answered with consumer %s of type %s%s, not a hypervisor consumer of "
+                        "our "
+                        "own; it was not stored (see \"hvmap and subscription-manager\" in hvmap(8))",
+                        res->consumer->uuid, strna(res->consumer->type_label),
+                        r->foreign_uuid && strcasecmp(res->consumer->uuid, r->foreign_uuid) == 0
+                                ? ", subscription-manager's own"
+                                : "");
+                ProtoResult refused = { .kind = PROTO_RESULT_PERMANENT, .error = -EEXIST, .message = msg };
+
+                attempt_failed(r, REPORT_WORK_REGISTER, &refused);
+                return;
+        }
         k = r->ops->store_identity(r->ops_userdata, res->consumer, &id, &err);
         if (k < 0) {
                 ProtoResult local = { .kind = PROTO_RESULT_LOCAL, .error = k };
@@ -511,6 +576,8 @@ static void registered(Reporter *r, const ProtoResult *res) {
         r->state.consecutive_failures = 0;
         r->state.accepted_digest = mfree(r->state.accepted_digest);
         r->state.accepted_consumer = mfree(r->state.accepted_consumer);
+        r->state.last_result = mfree(r->state.last_result);
+        r->state.last_message = mfree(r->state.last_message);
         outcome_set(r, REPORT_WORK_REGISTER, PROTO_RESULT_OK, res->http_status, NULL);
         refresh_dirty(r);
         sched_force(&r->sched);
@@ -553,6 +620,18 @@ static void refreshed(Reporter *r, const ProtoResult *res) {
         log_notice("Identity certificate renewed by the server (serial %s, valid until %s)",
                    strna(id->serial),
                    app_format_time((uint64_t) id->not_after * USEC_PER_SEC, until, sizeof until));
+}
+
+static void serials_done(Reporter *r, const ProtoResult *res) {
+        if (res->kind == PROTO_RESULT_GONE) {
+                identity_lost(r, res->message);
+                save_now(r);
+        } else if (res->kind != PROTO_RESULT_OK)
+                log_warning(
+                        "Check-in (certificate serials) failed (%s): %s; trying again at the next upkeep",
+                        proto_result_kind_to_string(res->kind), strna(res->message));
+        else
+                log_debug("Checked in with %s", r->server_url);
 }
 
 static void unregistered(Reporter *r, const ProtoResult *res) {
@@ -605,6 +684,9 @@ void reporter_answer(Reporter *r, const ProtoResult *res) {
                 break;
         case REPORT_WORK_UNREGISTER:
                 unregistered(r, res);
+                break;
+        case REPORT_WORK_SERIALS:
+                serials_done(r, res);
                 break;
         case REPORT_WORK_NONE:
         case _REPORT_WORK_MAX:
@@ -680,9 +762,10 @@ static uint64_t report_due(const Reporter *r) {
         if (r->oneshot != REPORT_WORK_NONE &&
             (r->oneshot_done || (r->oneshot != REPORT_WORK_REPORT && r->oneshot != REPORT_WORK_REGISTER)))
                 return SCHED_NEVER;
-        /* A registration needs credentials, a report an identity. */
+        /* A registration needs credentials and no unusable identity in the
+         * way (never silently replaced), a report an identity. */
         if (r->oneshot != REPORT_WORK_REGISTER && !r->identity &&
-            (r->oneshot != REPORT_WORK_NONE || !r->cfg.can_register))
+            (r->oneshot != REPORT_WORK_NONE || !r->cfg.can_register || r->identity_error))
                 return SCHED_NEVER;
         return sched_next(&r->sched, &r->cfg.sched);
 }
@@ -692,6 +775,8 @@ uint64_t reporter_next(const Reporter *r) {
 
         if (r->stopping || r->in_flight != REPORT_WORK_NONE)
                 return SCHED_NEVER;
+        if (r->serials_due && !r->job_id && r->identity)
+                return 0;
         if (r->oneshot == REPORT_WORK_UNREGISTER && !r->oneshot_done)
                 return 0;
         if (r->job_id)
@@ -726,18 +811,25 @@ void reporter_run(Reporter *r) {
                                                 ? REPORT_WORK_REGISTER
                                                 : REPORT_WORK_REPORT);
         }
+        if (r->oneshot == REPORT_WORK_NONE && r->serials_due && r->in_flight == REPORT_WORK_NONE &&
+            !r->job_id && r->identity) {
+                r->serials_due = false;
+                (void) start(r, REPORT_WORK_SERIALS);
+        }
         if (r->oneshot == REPORT_WORK_NONE && now >= r->upkeep_at) {
                 if (r->in_flight != REPORT_WORK_NONE || r->job_id)
                         r->upkeep_at = now + SCHED_UPKEEP_BUSY_USEC;
                 else {
-                        r->upkeep_at = now + sched_upkeep_next_delay(rnd(r));
+                        r->upkeep_at = now + sched_upkeep_next_delay(r->cfg.upkeep_interval_usec, rnd(r));
                         if (r->identity &&
                             proto_identity_expired(r->identity, (time_t) (now_real(r) / USEC_PER_SEC)))
                                 log_error("The identity certificate of consumer %s expired; the server will "
                                           "refuse it: run 'hvmap register --force'",
                                           r->identity->uuid);
-                        if (r->identity && r->cfg.own_identity)
-                                (void) start(r, REPORT_WORK_REFRESH);
+                        /* Renewal first, then "I am alive" (Satellite's last
+                         * check-in moves with it, as rhsmcertd's does). */
+                        if (r->identity && r->cfg.own_identity && start(r, REPORT_WORK_REFRESH))
+                                r->serials_due = true;
                 }
         }
 }
@@ -751,9 +843,16 @@ const char *reporter_describe(const Reporter *r, char *text, size_t textsz) {
         const State *s = &r->state;
         char when[64];
 
-        if (r->sched.gone) {
-                (void) snprintf(text, textsz, "consumer deleted on server; run hvmap register");
+        if (r->sched.gone || (!r->identity && streq_ptr(r->state.last_result, "gone"))) {
+                (void) snprintf(text, textsz, "consumer deleted on the server by an administrator; %s",
+                                r->cfg.can_register && r->cfg.reregister_delay_usec > 0
+                                        ? "registering again after the configured delay"
+                                        : "run hvmap register to report again");
                 return "consumer-deleted";
+        }
+        if (!r->identity && r->identity_error) {
+                (void) snprintf(text, textsz, "identity unusable: %s", r->identity_error);
+                return "identity-error";
         }
         if (!r->identity && !r->cfg.can_register) {
                 (void) snprintf(text, textsz,

@@ -29,6 +29,7 @@ typedef enum ReportWork {
         REPORT_WORK_JOB, /* GET /jobs/{id}: a check-in's job */
         REPORT_WORK_REFRESH, /* GET /consumers/{uuid}: identity upkeep */
         REPORT_WORK_UNREGISTER, /* DELETE /consumers/{uuid} */
+        REPORT_WORK_SERIALS, /* GET /consumers/{uuid}/certificates/serials: "I am alive" (upkeep) */
         _REPORT_WORK_MAX,
 } ReportWork;
 const char *report_work_to_string(ReportWork w);
@@ -69,11 +70,19 @@ typedef struct ReportConfig {
         const char *reporter_id; /* check-in; copied, may be NULL */
         bool can_register; /* own identity and activation key + org configured */
         bool own_identity; /* our own consumer (not subscription-manager's): upkeep, removal */
+        /* After an administrator deleted our consumer: register again, once
+         * this long has passed (0: never; stop and say so). */
+        uint64_t reregister_delay_usec;
+        uint64_t upkeep_interval_usec; /* identity check + serials */
+        /* subscription-manager's consumer uuid on this host (copied; NULL:
+         * none): a registration that hands it back is never stored. */
+        const char *foreign_uuid;
 } ReportConfig;
 
-/* Derives the engine's settings from the configuration. The strings point
- * into c. */
-void report_config_from(const Config *c, const char *server_url, ReportConfig *ret);
+/* Derives the engine's settings from the configuration, for reporting on
+ * our own consumer or (own_identity false) on subscription-manager's. The
+ * strings point into c. */
+void report_config_from(const Config *c, const char *server_url, bool own_identity, ReportConfig *ret);
 
 typedef struct Reporter Reporter;
 
@@ -94,6 +103,9 @@ int reporter_set_config(Reporter *r, const ReportConfig *cfg);
 /* The identity to report with (taken; NULL: none). Resumes reporting after
  * a deletion. */
 void reporter_set_identity(Reporter *r, ProtoIdentity *id);
+/* An identity exists but cannot be used (message copied; NULL clears):
+ * nothing is registered over it, and status says why. */
+void reporter_set_identity_error(Reporter *r, const char *message);
 const ProtoIdentity *reporter_identity(const Reporter *r);
 /* The current mapping (a reference is taken; NULL: none yet). A mapping
  * whose bytes differ from what the server accepted makes a report due. */
@@ -137,6 +149,7 @@ typedef struct ReportOutcome {
 const ReportOutcome *reporter_outcome(const Reporter *r);
 
 /* How reporting stands: a phase for status and monitoring ("watching",
- * "not-registered", "consumer-deleted", "auth-failed", "rate-limited",
- * "backing-off") and, in text, what follows "watching N guests; ". */
+ * "not-registered", "identity-error", "consumer-deleted", "auth-failed",
+ * "rate-limited", "backing-off") and, in text, what follows "watching N
+ * guests; ". */
 const char *reporter_describe(const Reporter *r, char *text, size_t textsz);

@@ -122,10 +122,14 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
         s->not_before = add_sat(now, delay);
 }
 
-uint64_t sched_upkeep_first_delay(uint64_t rnd) {
-        return SCHED_UPKEEP_FIRST_USEC + rnd % SCHED_UPKEEP_INTERVAL_USEC;
+uint64_t sched_upkeep_first_delay(uint64_t interval_usec, uint64_t rnd) {
+        if (interval_usec == 0)
+                interval_usec = SCHED_UPKEEP_INTERVAL_USEC;
+        return interval_usec / 24 + rnd % interval_usec;
 }
 
-uint64_t sched_upkeep_next_delay(uint64_t rnd) {
-        return SCHED_UPKEEP_INTERVAL_USEC + rnd % (SCHED_UPKEEP_INTERVAL_USEC / 10 + 1);
+uint64_t sched_upkeep_next_delay(uint64_t interval_usec, uint64_t rnd) {
+        if (interval_usec == 0)
+                interval_usec = SCHED_UPKEEP_INTERVAL_USEC;
+        return interval_usec + rnd % (interval_usec / 10 + 1);
 }

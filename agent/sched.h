@@ -77,14 +77,14 @@ void sched_finished(Sched *s, const SchedConfig *c, SchedResult result, uint64_t
 uint64_t sched_backoff_window(const SchedConfig *c, unsigned failures);
 
 /* Identity upkeep (GET /consumers/{uuid}, which lets the server renew a
- * certificate within 90 days of expiry; rhsmcertd checks every 4 h). The
- * first check comes 10 min after start plus a random part of the
+ * certificate within 90 days of expiry, then the certificate serials,
+ * which count as a check-in; rhsmcertd does both every 4 h). The first
+ * comes interval/24 (10 min for 4 h) after start plus a random part of the
  * interval, so a fleet restarted at once does not ask in the same second
- * (scripts/bench case 6); then every interval plus up to 10 % jitter; a
- * check that finds another request in flight waits a minute. rnd is a
+ * (scripts/bench case 6); then every interval plus up to 10 % jitter; an
+ * upkeep that finds another request in flight waits a minute. rnd is a
  * uniformly random number. Pure. */
 #define SCHED_UPKEEP_INTERVAL_USEC (4 * UINT64_C(3600) * UINT64_C(1000000))
-#define SCHED_UPKEEP_FIRST_USEC (10 * UINT64_C(60) * UINT64_C(1000000))
 #define SCHED_UPKEEP_BUSY_USEC (UINT64_C(60) * UINT64_C(1000000))
-uint64_t sched_upkeep_first_delay(uint64_t rnd);
-uint64_t sched_upkeep_next_delay(uint64_t rnd);
+uint64_t sched_upkeep_first_delay(uint64_t interval_usec, uint64_t rnd);
+uint64_t sched_upkeep_next_delay(uint64_t interval_usec, uint64_t rnd);

@@ -18,6 +18,7 @@
 
 #include "agent/app.h"
 #include "agent/mapping.h"
+#include "agent/report-io.h"
 #include "agent/verbs.h"
 #include "host/host.h"
 #include "util/buf.h"
@@ -46,6 +47,7 @@ typedef struct PrintArgs {
         char keepalive_interval[32], keepalive_count[16];
         Config cfg;
         HostConfig host;
+        bool own_identity; /* whose consumer run would report on */
 } PrintArgs;
 
 static void print_args_done(PrintArgs *a) {
@@ -253,6 +255,32 @@ static int parse_args(int argc, char *argv[], PrintArgs *a) {
         return 1;
 }
 
+/* An option's value that hvmap.conf would refuse is a usage error, named
+ * as the option it came from. */
+static int check_overrides(const PrintArgs *a) {
+        _cleanup_(config_free) Config c = {};
+        int r;
+
+        r = config_init(&c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot initialise the configuration: %m"), EX_OSERR;
+        for (size_t i = 0; i < a->n_overrides; i++) {
+                _cleanup_(config_errors_free) ConfigErrors errors = {};
+                const ConfigOverride *o = &a->overrides[i];
+
+                if (config_set(&c, o->section, o->key, o->value, &errors) < 0) {
+                        const char *msg = errors.n > 0 ? errors.lines[0] : "invalid value";
+
+                        if (strncmp(msg, "command line: ", 14) == 0)
+                                msg += 14;
+                        (void) fprintf(stderr, "hvmap print: [%s] %s from the command line: %s\n",
+                                       o->section, o->key, msg);
+                        return EX_USAGE;
+                }
+        }
+        return 0;
+}
+
 /* Writes text and a newline to stdout and flushes; -EIO when stdout is gone. */
 static int emit(const char *text) {
         if (fputs(text, stdout) < 0 || fputc('\n', stdout) < 0 || fflush(stdout) != 0)
@@ -265,7 +293,7 @@ static int build(const PrintArgs *a, HostSnapshot *s, Mapping **ret) {
         char err[PROTO_ERROR_MAX];
         int r;
 
-        r = mapping_build(&a->cfg, s, ret, err, sizeof err);
+        r = mapping_build(&a->cfg, s, a->own_identity, ret, err, sizeof err);
         if (r < 0)
                 (void) fprintf(stderr, "hvmap print: %s\n", r == -ENOMEM ? "out of memory" : err);
         return r;
@@ -412,23 +440,20 @@ int verb_print(const GlobalArgs *g, int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EX_USAGE : EX_OK;
         /* hvmap.conf applies, overridden by the options; no server is needed. */
+        r = check_overrides(&a);
+        if (r != 0)
+                return r;
         r = app_load_config_with(g, false, a.overrides, a.n_overrides, &a.cfg);
-        if (r == EX_CONFIG && a.n_overrides > 0) {
-                Config plain;
-
-                /* Fine without the options: an option's value is wrong. */
-                log_set_max_level(LOG_CRIT);
-                if (app_load_config(g, false, &plain) == 0) {
-                        config_free(&plain);
-                        return EX_USAGE;
-                }
-        }
         if (r != 0)
                 return r;
         /* print's output is the JSON: only errors go to stderr unless asked. */
         if (!g->debug && !a.log_level_given)
                 log_set_max_level(a.watch ? LOG_NOTICE : LOG_ERR);
         app_host_config(&a.cfg, &a.host);
+        {
+                _cleanup_free_ char *url = config_server_url(&a.cfg);
+                a.own_identity = report_identity_own(&a.cfg, url, NULL, NULL);
+        }
 
         (void) signal(SIGPIPE, SIG_IGN);
         (void) sigemptyset(&mask);

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/app.h"
+#include "agent/report-io.h"
 #include "agent/state.h"
 #include "agent/verbs.h"
 #include "util/cleanup-libs.h"
@@ -52,7 +53,7 @@ static char *age(uint64_t realtime_usec, char *buf, size_t bufsz) {
 int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
         _cleanup_free_ char *id_err = NULL, *url = NULL;
         ProtoIdentity *id = NULL;
-        bool json = false, running;
+        bool json = false, running, own;
         Config c;
         State st = {};
         int r, id_r, st_r;
@@ -69,9 +70,9 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
         if (r != 0)
                 return r;
         url = config_server_url(&c);
-        id_r = c.identity_source == IDENTITY_RHSM
-                       ? proto_identity_load_rhsm(c.rhsm_identity_dir, &id, &id_err)
-                       : proto_identity_load(c.state_dir, &id, &id_err);
+        own = report_identity_own(&c, url, NULL, NULL);
+        id_r = own ? proto_identity_load(c.state_dir, &id, &id_err)
+                   : proto_identity_load_rhsm(c.rhsm_identity_dir, &id, &id_err);
         st_r = state_load(c.state_dir, &st);
         running = st_r >= 0 && pid_alive(st.pid);
 
@@ -86,6 +87,7 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                 ident = cJSON_AddObjectToObject(o, "identity");
                 if (ident) {
                         (void) cJSON_AddBoolToObject(ident, "registered", id_r >= 0);
+                        add_str(ident, "source", own ? "hvmap" : "subscription-manager");
                         add_str(ident, "uuid", id ? id->uuid : NULL);
                         add_str(ident, "owner", id ? id->owner : NULL);
                         add_str(ident, "server", id ? id->server_url : NULL);
@@ -135,8 +137,9 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                 (void) printf("server:      %s\n", url ? url : "(none configured)");
                 if (id)
                         (void) printf(
-                                "identity:    consumer %s in organization %s (certificate valid until %s)\n",
-                                id->uuid, strna(id->owner),
+                                "identity:    %sconsumer %s in organization %s (certificate valid until "
+                                "%s)\n",
+                                own ? "" : "subscription-manager's ", id->uuid, strna(id->owner),
                                 app_format_time((uint64_t) id->not_after * USEC_PER_SEC, t1, sizeof t1));
                 else if (id_r == -ENOENT)
                         (void) printf("identity:    not registered (run 'hvmap register')\n");

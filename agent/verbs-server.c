@@ -34,6 +34,7 @@
 #define SECRET_MAX 4096
 
 typedef struct OneShot {
+        int lock_fd;
         sd_event *event;
         Config cfg;
         ReportIo *io;
@@ -41,12 +42,31 @@ typedef struct OneShot {
         Mapping *mapping;
 } OneShot;
 
+/* Takes the state directory's lock; a running daemon holds it. what_to_do
+ * completes "a running daemon (pid N) reports from DIR; ...". */
+static int oneshot_lock(OneShot *o, const char *what_to_do) {
+        pid_t holder = 0;
+        int fd = app_state_lock(o->cfg.state_dir, &holder);
+
+        if (fd == -EBUSY) {
+                log_error("The hvmap daemon (pid %d) reports from %s; %s", (int) holder, o->cfg.state_dir,
+                          what_to_do);
+                return EX_TEMPFAIL;
+        }
+        if (fd < 0)
+                return log_error_errno(fd, "Cannot lock the state directory %s: %m", o->cfg.state_dir),
+                       EX_CANTCREAT;
+        o->lock_fd = fd;
+        return 0;
+}
+
 static void oneshot_done(OneShot *o) {
         o->io = report_io_free(o->io);
         host_stop(o->host);
         mapping_unref(o->mapping);
         o->event = sd_event_unref(o->event);
         config_free(&o->cfg);
+        o->lock_fd = safe_close(o->lock_fd);
 }
 
 static int oneshot_setup(OneShot *o, const GlobalArgs *g) {
@@ -109,7 +129,7 @@ static int oneshot_mapping(OneShot *o) {
                 host_snapshot_unref(snap);
                 return EX_UNAVAILABLE;
         }
-        r = mapping_build(&o->cfg, snap, &o->mapping, err, sizeof err);
+        r = mapping_build(&o->cfg, snap, report_io_own_identity(o->io), &o->mapping, err, sizeof err);
         host_snapshot_unref(snap);
         if (r < 0) {
                 log_error("Cannot build this host's report: %s", err);
@@ -173,7 +193,10 @@ static int read_secret(const char *file, const char *env, const char *what, char
         *ret = strdup(s);
         if (!*ret)
                 return -ENOMEM;
-        (void) log_secret_register(*ret);
+        if (streq_ptr(what, "activation key"))
+                app_secret_keys(*ret, true); /* each key of the list too */
+        else
+                (void) log_secret_register(*ret);
         return 0;
 }
 
@@ -199,14 +222,18 @@ static void print_json_result(bool changed, const char *uuid, const char *owner,
 }
 
 static void register_help(void) {
-        (void) printf("Usage: hvmap register [--org ORG] [--activation-key-file FILE | --activation-key-env "
-                      "VAR |\n"
-                      "                      --username USER (--password-file FILE | --password-env VAR)]\n"
-                      "                      [--name NAME] [--force] [--json]\n"
-                      "\n"
-                      "Registers this host as a consumer of type hypervisor. Secrets are never taken\n"
-                      "from the command line: FILE may be - for standard input. Already registered to\n"
-                      "the same server: exit 0 and say so (--json: \"changed\": false).\n");
+        (void) printf(
+                "Usage: hvmap register [--org ORG] [--activation-key-file FILE | --activation-key-env "
+                "VAR |\n"
+                "                      --username USER (--password-file FILE | --password-env VAR)]\n"
+                "                      [--name NAME] [--identity-source auto|hvmap] [--force] [--json]\n"
+                "\n"
+                "Registers this host as a consumer of type hypervisor. Secrets are never taken\n"
+                "from the command line: FILE may be - for standard input. Already registered to\n"
+                "the same server: exit 0 and say so (--json: \"changed\": false).\n"
+                "A host that subscription-manager registered with the same server needs no\n"
+                "registration: hvmap reports on that consumer (exit 0, \"changed\": false);\n"
+                "--identity-source hvmap refuses then (see hvmap(8)).\n");
 }
 
 int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
@@ -219,7 +246,8 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 ARG_PW_ENV,
                 ARG_NAME,
                 ARG_FORCE,
-                ARG_JSON
+                ARG_JSON,
+                ARG_IDENTITY_SOURCE,
         };
         static const struct option options[] = {
                 { "org", required_argument, NULL, ARG_ORG },
@@ -231,13 +259,14 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 { "name", required_argument, NULL, ARG_NAME },
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "identity-source", required_argument, NULL, ARG_IDENTITY_SOURCE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *org = NULL, *key_file = NULL, *key_env = NULL, *user = NULL, *pw_file = NULL,
-                   *pw_env = NULL, *name = NULL;
+                   *pw_env = NULL, *name = NULL, *source = NULL;
         _cleanup_erase_ char *keys = NULL, *password = NULL;
-        _cleanup_(oneshot_done) OneShot o = {};
+        _cleanup_(oneshot_done) OneShot o = { .lock_fd = -1 };
         _cleanup_free_ char *err = NULL;
         ProtoIdentity *existing = NULL;
         const ProtoIdentity *id;
@@ -279,6 +308,16 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 case ARG_JSON:
                         json = true;
                         break;
+                case ARG_IDENTITY_SOURCE:
+                        if (!streq_ptr(optarg, "auto") && !streq_ptr(optarg, "hvmap")) {
+                                (void) fprintf(
+                                        stderr,
+                                        "hvmap register: --identity-source=%s: expected auto or hvmap\n",
+                                        optarg);
+                                return EX_USAGE;
+                        }
+                        source = optarg;
+                        break;
                 default:
                         (void) fprintf(stderr,
                                        "hvmap register: unknown option '%s'; see 'hvmap register --help'\n",
@@ -303,6 +342,30 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
+        /* subscription-manager's consumer serves (identity_source): hvmap
+         * registers nothing next to it (candlepin-protocol.md §9.1). */
+        if (!report_io_own_identity(o.io) || report_io_rhsm_same_server(o.io)) {
+                const char *why = o.cfg.identity_source == IDENTITY_RHSM
+                                          ? "identity_source = rhsm"
+                                          : "subscription-manager registered this host with the same server";
+
+                if (streq_ptr(source, "hvmap") || o.cfg.identity_source == IDENTITY_HVMAP) {
+                        log_error("Not registering: %s (consumer %s); a second consumer for the same host "
+                                  "would "
+                                  "fight it over the guests. Report on it (identity_source = auto), or "
+                                  "unregister subscription-manager first.",
+                                  why, strna(report_io_rhsm_uuid(o.io)));
+                        return EX_USAGE;
+                }
+                if (json)
+                        print_json_result(false, report_io_rhsm_uuid(o.io), NULL, report_io_server_url(o.io),
+                                          "subscription-manager's consumer is used; nothing to register");
+                else
+                        (void) printf("not registering: %s; hvmap reports this host's guests on "
+                                      "subscription-manager's consumer %s (guests only, never facts)\n",
+                                      why, strna(report_io_rhsm_uuid(o.io)));
+                return EX_OK;
+        }
         if (!org)
                 org = o.cfg.org;
         if (name) {
@@ -323,6 +386,14 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         }
 
         r = proto_identity_load(o.cfg.state_dir, &existing, &err);
+        if (r < 0 && r != -ENOENT && !force) {
+                /* Never silently replaced: it may be the only key to a live consumer. */
+                log_error("Cannot use the identity in %s: %s; fix it, or run 'hvmap register --force' to "
+                          "replace "
+                          "it with a new registration",
+                          o.cfg.state_dir, strna(err));
+                return EX_CONFIG;
+        }
         if (r >= 0 && !force) {
                 bool same = streq_ptr(existing->server_url, report_io_server_url(o.io)) &&
                             (!org || streq_ptr(existing->owner, org));
@@ -347,6 +418,9 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 return EX_USAGE;
         }
         existing = proto_identity_free(existing);
+        r = oneshot_lock(&o, "stop it first (systemctl stop hvmap), register, then start it again");
+        if (r != 0)
+                return r;
 
         if (user)
                 r = read_secret(pw_file, pw_env, "password", &password);
@@ -379,7 +453,7 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
 }
 
 int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
-        _cleanup_(oneshot_done) OneShot o = {};
+        _cleanup_(oneshot_done) OneShot o = { .lock_fd = -1 };
         _cleanup_free_ char *err = NULL, *uuid = NULL, *owner = NULL;
         const ReportOutcome *out;
         const ProtoIdentity *id;
@@ -393,9 +467,11 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
-        if (o.cfg.identity_source != IDENTITY_HVMAP) {
-                log_error("identity_source = rhsm: the consumer belongs to subscription-manager; use "
-                          "'subscription-manager unregister' to delete it");
+        if (!report_io_own_identity(o.io)) {
+                log_error(
+                        "Not unregistering: this host reports on subscription-manager's consumer %s, which "
+                        "hvmap did not create and never deletes; 'subscription-manager unregister' does",
+                        strna(report_io_rhsm_uuid(o.io)));
                 return EX_USAGE;
         }
         r = report_io_load_identity(o.io, false, &err);
@@ -410,6 +486,9 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
                 log_error("Cannot use the identity in %s: %s", o.cfg.state_dir, strna(err));
                 return EX_CONFIG;
         }
+        r = oneshot_lock(&o, "stop it first (systemctl stop hvmap), then unregister");
+        if (r != 0)
+                return r;
         id = reporter_identity(report_io_engine(o.io));
         uuid = strdup(id->uuid);
         owner = id->owner ? strdup(id->owner) : NULL;
@@ -428,7 +507,7 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
 }
 
 int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
-        _cleanup_(oneshot_done) OneShot o = {};
+        _cleanup_(oneshot_done) OneShot o = { .lock_fd = -1 };
         _cleanup_free_ char *err = NULL;
         const ReportOutcome *out;
         int r;
@@ -441,6 +520,10 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
                 return streq_ptr(argv[1], "--help") ? EX_OK : EX_USAGE;
         }
         r = oneshot_setup(&o, g);
+        if (r != 0)
+                return r;
+        r = oneshot_lock(&o, "it reports every change by itself; to report now, send it SIGUSR1 (kill -USR1 "
+                             "<pid>)");
         if (r != 0)
                 return r;
         r = report_io_load_identity(o.io, false, &err);

@@ -547,8 +547,11 @@ static void worker_read_identity(Worker *w) {
         }
         w->n_facts = 0;
         worker_add_fact(w, "hypervisor.type", type);
-        worker_add_fact(w, "hypervisor.version",
-                        version ? host_version_format(version, ver, sizeof ver) : NULL);
+        /* libvirt's raw number (7002000), as virt-who sends it: a host
+         * reported by both must not flip the fact. */
+        if (version)
+                (void) snprintf(ver, sizeof ver, "%lu", version);
+        worker_add_fact(w, "hypervisor.version", version ? ver : NULL);
         worker_add_fact(w, "cpu.cpu_socket(s)", sockets);
         worker_add_fact(w, "dmi.system.uuid", dmi);
         worker_add_fact(w, "virt.is_guest", "false");

@@ -250,17 +250,19 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
                 res.kind = PROTO_RESULT_AUTH;
                 res.error = -EACCES;
         } else if (s == 410) {
-                if (call == PROTO_CALL_UNREGISTER)
-                        res.kind = PROTO_RESULT_OK; /* already deleted */
-                else if (have_eb && eb.deleted_id && our_uuid && strcasecmp(eb.deleted_id, our_uuid) == 0) {
-                        res.kind = PROTO_RESULT_GONE;
-                        res.error = -EIDRM;
+                if (have_eb && eb.deleted_id && our_uuid && strcasecmp(eb.deleted_id, our_uuid) == 0) {
+                        /* Deleting what is gone already: done. */
+                        res.kind = call == PROTO_CALL_UNREGISTER ? PROTO_RESULT_OK : PROTO_RESULT_GONE;
+                        res.error = call == PROTO_CALL_UNREGISTER ? 0 : -EIDRM;
                 } else {
                         /* Dropping an identity is irreversible: only our own deletedId proves it. */
                         res.kind = PROTO_RESULT_TEMPORARY;
                         res.error = -EREMOTEIO;
                 }
-        } else if (s == 404 && call == PROTO_CALL_UNREGISTER) {
+        } else if (s == 404 && call == PROTO_CALL_UNREGISTER && have_eb && eb.display_message && our_uuid &&
+                   strcasestr(eb.display_message, our_uuid)) {
+                /* Candlepin's own "Unit with ID '<uuid>' could not be found":
+                 * nothing left to delete. A proxy's 404 page proves nothing. */
                 res.kind = PROTO_RESULT_OK;
         } else if (s >= 500 && s < 600) {
                 res.kind = PROTO_RESULT_TEMPORARY;
@@ -352,11 +354,9 @@ static int buf_append_escaped(Buf *b, const char *s) {
         return e ? buf_append_str(b, e) : -ENOMEM;
 }
 
-/* The activation keys for the query: each key trimmed and escaped on its
- * own, joined by ',' (subscription-manager does the same). */
-static int append_keys(Buf *b, const char *keys) {
-        bool first = true;
-
+/* Calls fn on each key of a comma-separated list, trimmed of spaces, empty
+ * ones skipped; stops at fn's first error. The copies are wiped. */
+static int keys_foreach(const char *keys, int (*fn)(const char *key, void *userdata), void *userdata) {
         for (const char *p = keys; *p;) {
                 size_t l = strcspn(p, ",");
                 const char *s = p, *e = p + l;
@@ -367,16 +367,30 @@ static int append_keys(Buf *b, const char *keys) {
                         e--;
                 if (e > s) {
                         _cleanup_(erase_and_freep) char *one = strndup(s, (size_t) (e - s));
+                        int r = one ? fn(one, userdata) : -ENOMEM;
 
-                        if (!one || buf_append_str(b, first ? "&activation_keys=" : ",") < 0 ||
-                            buf_append_escaped(b, one) < 0)
-                                return -ENOMEM;
-                        first = false;
+                        if (r < 0)
+                                return r;
                 }
                 p += l;
                 if (*p == ',')
                         p++;
         }
+        return 0;
+}
+
+typedef struct KeyQuery {
+        Buf *b;
+        bool first;
+} KeyQuery;
+
+static int append_key(const char *key, void *userdata) {
+        KeyQuery *q = userdata;
+
+        if (buf_append_str(q->b, q->first ? "&activation_keys=" : ",") < 0 ||
+            buf_append_escaped(q->b, key) < 0)
+                return -ENOMEM;
+        q->first = false;
         return 0;
 }
 
@@ -411,8 +425,10 @@ static int call_build_url(Call *call, const ProtoRequest *req) {
                 r = buf_append_escaped(&b, value);
                 p += l;
         }
+        /* Activation keys ride in the query, each escaped on its own and
+         * joined by ',' (subscription-manager does the same). */
         if (r >= 0 && call->kind == PROTO_CALL_REGISTER && call->keys)
-                r = append_keys(&b, call->keys);
+                r = keys_foreach(call->keys, append_key, &(KeyQuery){ .b = &b, .first = true });
         if (r >= 0 && ep->reporter_id && req->reporter_id && *req->reporter_id)
                 r = buf_append_str(&b, strchr(ep->path, '?') ? "&reporter_id=" : "?reporter_id=") < 0
                             ? -ENOMEM
@@ -694,27 +710,9 @@ static int call_set_credentials(Call *call, const ProtoCredentials *cred) {
         /* Either activation keys with their organization, or a user. */
         if (keys == !!cred->user || (keys && (!cred->org || !*cred->org)))
                 return -EINVAL;
-        if (cred->password)
-                (void) log_secret_register(cred->password);
+        /* The caller registered the secrets for redaction; nothing here
+         * prints them (URLs are never shown with their query). */
         if (keys) {
-                (void) log_secret_register(cred->activation_keys);
-                for (const char *p = cred->activation_keys; *p;) {
-                        size_t l = strcspn(p, ",");
-                        const char *s = p, *e = p + l;
-
-                        while (s < e && *s == ' ')
-                                s++;
-                        while (e > s && e[-1] == ' ')
-                                e--;
-                        if (e > s) {
-                                _cleanup_(erase_and_freep) char *one = strndup(s, (size_t) (e - s));
-                                if (one)
-                                        (void) log_secret_register(one);
-                        }
-                        p += l;
-                        if (*p == ',')
-                                p++;
-                }
                 call->keys = strdup(cred->activation_keys);
                 if (!call->keys)
                         return -ENOMEM;

@@ -144,6 +144,12 @@ static int check_mapping(const ProtoMapping *m, bool need_name, char *errbuf, si
                                     "consumer name \"%s\" starts with '#', which the server refuses",
                                     m->name);
         }
+        if (m->fqdn) {
+                r = check_string("host name (network.hostname)", m->fqdn, PROTO_FIELD_MAX, false, errbuf,
+                                 errsz);
+                if (r < 0)
+                        return r;
+        }
         if (m->n_guests > PROTO_GUESTS_MAX)
                 return fail(errbuf, errsz, "%zu guests, more than the limit of %d", m->n_guests,
                             PROTO_GUESTS_MAX);
@@ -242,27 +248,49 @@ static int build_guests(const ProtoMapping *m, bool with_state, cJSON **ret) {
         return 0;
 }
 
-/* The mapping's facts plus dmi.system.uuid = hypervisor id and
- * virt.is_guest = "false" (ours win), sorted by key. Duplicate keys
- * (compared case-insensitively, as the server does) are refused. */
+/* A UUID in its canonical 8-4-4-4-12 hex shape. */
+static bool uuid_shaped(const char *s) {
+        for (size_t i = 0; i < 36; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+                if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
+                        return false;
+        }
+        return s[36] == '\0';
+}
+
+/* The mapping's facts plus (ours win) virt.is_guest = "false",
+ * dmi.system.uuid = the hypervisor id when that is a UUID (Candlepin
+ * matches hypervisors by it; a host name is not one, and the host's own
+ * SMBIOS value then stays), and network.hostname/network.fqdn; sorted by
+ * key. Duplicate keys (compared case-insensitively, as the server does) are
+ * refused. */
 static int build_facts(const ProtoMapping *m, cJSON **ret, char *errbuf, size_t errsz) {
         _cleanup_(cJSON_Deletep) cJSON *obj = cJSON_CreateObject();
         _cleanup_free_ ProtoFact *v = NULL;
+        bool dmi = uuid_shaped(m->hypervisor_id);
         size_t n = 0;
 
         if (!obj)
                 return -ENOMEM;
-        v = calloc(m->n_facts + 2, sizeof(*v));
+        v = calloc(m->n_facts + 4, sizeof(*v));
         if (!v)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_facts; i++) {
-                if (strcasecmp(m->facts[i].key, "dmi.system.uuid") == 0 ||
-                    strcasecmp(m->facts[i].key, "virt.is_guest") == 0)
+                if ((dmi && strcasecmp(m->facts[i].key, "dmi.system.uuid") == 0) ||
+                    strcasecmp(m->facts[i].key, "virt.is_guest") == 0 ||
+                    (m->fqdn && (strcasecmp(m->facts[i].key, "network.hostname") == 0 ||
+                                 strcasecmp(m->facts[i].key, "network.fqdn") == 0)))
                         continue;
                 v[n++] = m->facts[i];
         }
-        v[n++] = (ProtoFact){ "dmi.system.uuid", m->hypervisor_id };
+        if (dmi)
+                v[n++] = (ProtoFact){ "dmi.system.uuid", m->hypervisor_id };
         v[n++] = (ProtoFact){ "virt.is_guest", "false" };
+        if (m->fqdn) {
+                v[n++] = (ProtoFact){ "network.fqdn", m->fqdn };
+                v[n++] = (ProtoFact){ "network.hostname", m->fqdn };
+        }
         qsort(v, n, sizeof(*v), cmp_fact);
         for (size_t i = 0; i < n; i++) {
                 for (size_t j = i + 1; j < n; j++)
@@ -338,10 +366,16 @@ int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len,
         if (r < 0)
                 return r;
         cJSON_AddItemToObject(root, "guestIds", guests);
-        r = build_facts(m, &facts, errbuf, errsz);
+        /* Candlepin updates a changed hypervisor id from it (Katello drops it). */
+        r = add_hypervisor_id(root, m->hypervisor_id);
         if (r < 0)
                 return r;
-        cJSON_AddItemToObject(root, "facts", facts);
+        if (!m->no_facts) {
+                r = build_facts(m, &facts, errbuf, errsz);
+                if (r < 0)
+                        return r;
+                cJSON_AddItemToObject(root, "facts", facts);
+        }
         return print_json(root, ret, ret_len);
 }
 
@@ -641,12 +675,45 @@ void proto_job_done(ProtoJob *j) {
         free(j->id);
         free(j->state_text);
         free(j->result_text);
+        strv_free(j->failed_update);
         *j = (ProtoJob){};
 }
 
 static size_t array_len(const cJSON *obj, const char *key) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
         return cJSON_IsArray(a) ? (size_t) cJSON_GetArraySize(a) : 0;
+}
+
+/* resultData.failedUpdate: Candlepin lists a host it could not update as
+ * "<hypervisor id>: <reason>" (strings); anything else is summarised by
+ * its JSON text. At most 32 entries, each sanitised and capped. */
+static int get_failed_update(const cJSON *rd, char ***ret) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(rd, "failedUpdate"), *e;
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+
+        if (!cJSON_IsArray(a))
+                return 0;
+        l = calloc(33, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        cJSON_ArrayForEach(e, a) {
+                _cleanup_free_ char *text = NULL;
+
+                if (n >= 32)
+                        break;
+                if (cJSON_IsString(e) && e->valuestring)
+                        l[n] = proto_sanitize_text(e->valuestring, DISPLAY_MESSAGE_MAX);
+                else {
+                        text = cJSON_PrintUnformatted(e);
+                        l[n] = text ? proto_sanitize_text(text, DISPLAY_MESSAGE_MAX) : NULL;
+                }
+                if (!l[n])
+                        return -ENOMEM;
+                n++;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
 }
 
 int proto_parse_job(const char *buf, size_t len, ProtoJob *ret) {
@@ -685,6 +752,9 @@ int proto_parse_job(const char *buf, size_t len, ProtoJob *ret) {
                 j.n_updated = array_len(rd, "updated");
                 j.n_unchanged = array_len(rd, "unchanged");
                 j.n_failed = array_len(rd, "failedUpdate");
+                r = get_failed_update(rd, &j.failed_update);
+                if (r < 0)
+                        return r;
         } else if (rd && !cJSON_IsNull(rd))
                 return -EBADMSG;
         *ret = j;

@@ -38,8 +38,18 @@ typedef struct ProtoGuest {
 typedef struct ProtoMapping {
         const char *hypervisor_id; /* required, ≤ 255 */
         const char *name; /* required for registration and check-in, ≤ 250, no leading '#' */
-        const ProtoFact *facts; /* any order; dmi.system.uuid and virt.is_guest are set by us */
+        /* any order; virt.is_guest is set by us, dmi.system.uuid too when the
+         * hypervisor id is a UUID, and network.hostname/network.fqdn from fqdn */
+        const ProtoFact *facts;
         size_t n_facts;
+        /* The host's name as Satellite needs it (network.hostname and
+         * network.fqdn; Katello's registration fails without the former).
+         * NULL: not sent. */
+        const char *fqdn;
+        /* Guest update on a consumer that is not ours (subscription-
+         * manager's): no "facts" at all, since Candlepin replaces the whole
+         * fact map with what a PUT carries. */
+        bool no_facts;
         const ProtoGuest *guests; /* any order; sent sorted by lower-cased uuid */
         size_t n_guests;
 } ProtoMapping;
@@ -54,7 +64,8 @@ typedef struct ProtoMapping {
 /* POST /consumers: {"type":{"label":"hypervisor"},"name","hypervisorId":{"hypervisorId"},"facts"}. */
 int proto_build_register(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf, size_t errsz);
 /* PUT /consumers/{uuid}:
- * {"guestIds":[{"guestId","attributes":{"virtWhoType":"libvirt","active":"0|1"}}],"facts"}. */
+ * {"guestIds":[{"guestId","attributes":{"virtWhoType":"libvirt","active":"0|1"}}],
+ *  "hypervisorId":{"hypervisorId"},"facts"} ("facts" left out with no_facts). */
 int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf, size_t errsz);
 /* POST /hypervisors/{owner} (text/plain) and `hvmap print`: {"hypervisors":[...]}. */
 int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, size_t *ret_len, char *errbuf,
@@ -112,6 +123,10 @@ typedef struct ProtoJob {
         char *result_text;
         bool has_result_object;
         size_t n_created, n_updated, n_unchanged, n_failed;
+        /* resultData.failedUpdate as text ("<hypervisor id>: <reason>"), at
+         * most 32, NULL-terminated; NULL when there is none. A FINISHED job
+         * can still list a host here. */
+        char **failed_update;
 } ProtoJob;
 int proto_parse_job(const char *buf, size_t len, ProtoJob *ret);
 void proto_job_done(ProtoJob *j);
@@ -253,6 +268,8 @@ const char *proto_client_correlation_id(const ProtoClient *c);
 /* Number of transfers in flight. */
 size_t proto_client_pending(const ProtoClient *c);
 
+/* The caller registers the secrets with log_secret_register() for as long
+ * as any answer that could quote them may be printed. */
 typedef struct ProtoCredentials {
         const char *org; /* owner key; required with activation keys */
         const char *activation_keys; /* comma-separated; secret */
@@ -272,7 +289,7 @@ typedef enum ProtoCall {
         PROTO_CALL_HEARTBEAT, /* PUT /hypervisors/{owner}/heartbeat?reporter_id= */
         PROTO_CALL_GET_CONSUMER, /* GET /consumers/{uuid}: cert_changed tells a renewal */
         PROTO_CALL_REGENERATE, /* POST /consumers/{uuid}: a new cert and key */
-        PROTO_CALL_UNREGISTER, /* DELETE /consumers/{uuid}; 404 and 410 count as OK ("already gone") */
+        PROTO_CALL_UNREGISTER, /* DELETE /consumers/{uuid}; Candlepin's own 404/410 for us: OK */
         PROTO_CALL_SERIALS, /* GET /consumers/{uuid}/certificates/serials: a check-in on Satellite */
         _PROTO_CALL_MAX,
 } ProtoCall;

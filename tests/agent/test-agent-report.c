@@ -192,7 +192,7 @@ static void advance_to(uint64_t to) {
         for (;;) {
                 uint64_t next = reporter_next(f.r);
 
-                if (reporter_busy(f.r) == REPORT_WORK_REFRESH ||
+                if (reporter_busy(f.r) == REPORT_WORK_REFRESH || reporter_busy(f.r) == REPORT_WORK_SERIALS ||
                     (f.auto_ok && reporter_busy(f.r) == REPORT_WORK_REPORT)) {
                         answer(PROTO_RESULT_OK, 200, false);
                         continue;
@@ -351,20 +351,76 @@ Test(report, auth_failure_waits_long_but_sigusr1_retries_after_min_gap) {
         cr_expect_eq(count(REPORT_WORK_REPORT), 3, "the slow retry after 30 min");
 }
 
-Test(report, consumer_deleted_removes_identity_and_registers_again) {
+Test(report, consumer_deleted_stops_and_says_so) {
         change(REPORT_GUESTIDS);
         answer(PROTO_RESULT_GONE, 410, false);
         cr_expect_eq(f.removes, 1, "the deleted identity is removed");
         cr_expect_null(reporter_identity(f.r));
         cr_expect_null(f.saved.accepted_digest);
-        advance(10 * S);
-        cr_assert_eq(count(REPORT_WORK_REGISTER), 1);
+        cr_expect_str_eq(f.saved.last_result, "gone");
+        cr_expect_str_eq(phase(), "consumer-deleted");
+        f.auto_ok = true;
+        advance(7200 * S);
+        cr_expect_eq(f.n_reqs, 1, "an administrator's deletion is respected: nothing more is sent");
+}
+
+Test(report, consumer_deleted_registers_again_once_after_the_delay_when_configured) {
+        ReportConfig c = config();
+
+        teardown();
+        c.reregister_delay_usec = 3600 * S;
+        setup_with(&c, true);
+        change(REPORT_GUESTIDS);
+        answer(PROTO_RESULT_GONE, 410, false);
+        advance(3600 * S - 1);
+        cr_expect_eq(count(REPORT_WORK_REGISTER), 0, "not before the delay");
+        advance(2);
+        cr_assert_eq(count(REPORT_WORK_REGISTER), 1, "exactly one registration after the delay");
         answer_register("99999999-2222-3333-4444-555555555555");
         cr_expect_eq(f.identity_changes, 1, "a new client for the new certificate");
         advance(10 * S);
         cr_assert_eq(count(REPORT_WORK_REPORT), 2, "the guests go to the new consumer");
-        answer(PROTO_RESULT_OK, 200, false);
-        cr_expect_str_eq(f.saved.accepted_consumer, "99999999-2222-3333-4444-555555555555");
+        /* Deleted again at once: no loop, one more attempt an hour later. */
+        answer(PROTO_RESULT_GONE, 410, false);
+        advance(3000 * S);
+        cr_expect_eq(count(REPORT_WORK_REGISTER), 1);
+}
+
+Test(report, a_registration_answered_with_subscription_managers_consumer_is_not_stored) {
+        ReportConfig c = config();
+        ProtoConsumer sys = { .uuid = (char *) "5a5a5a5a-2222-3333-4444-555555555555",
+                              .type_label = (char *) "system" };
+        ProtoResult res = { .kind = PROTO_RESULT_OK, .http_status = 200, .consumer = &sys };
+
+        teardown();
+        c.foreign_uuid = "5a5a5a5a-2222-3333-4444-555555555555";
+        setup_with(&c, false);
+        change(REPORT_GUESTIDS);
+        cr_assert_eq(count(REPORT_WORK_REGISTER), 1);
+        reporter_answer(f.r, &res);
+        cr_expect_null(reporter_identity(f.r), "never stored, never used");
+        cr_expect_eq(f.identity_changes, 0);
+        cr_expect_not_null(strstr(f.saved.last_message, "subscription-manager"), "%s", f.saved.last_message);
+        /* The same uuid claiming to be a hypervisor is refused too. */
+        sys.type_label = (char *) "hypervisor";
+        advance(3600 * S);
+        cr_assert_eq(count(REPORT_WORK_REGISTER), 2);
+        reporter_answer(f.r, &res);
+        cr_expect_null(reporter_identity(f.r));
+}
+
+Test(report, checkin_finished_with_our_host_failed_is_a_failure) {
+        char *failed[] = { (char *) "host-1: Unable to find hypervisor with id host-1 in org acme", NULL };
+        ProtoJob job = { .id = (char *) "j2", .state = PROTO_JOB_FINISHED, .failed_update = failed };
+        ProtoResult res = { .kind = PROTO_RESULT_OK, .http_status = 200, .job = &job };
+
+        reporter_oneshot(f.r, REPORT_WORK_REPORT);
+        change(REPORT_CHECKIN);
+        reporter_answer(f.r, &res);
+        cr_expect(reporter_done(f.r));
+        cr_expect_neq(reporter_outcome(f.r)->kind, PROTO_RESULT_OK);
+        cr_expect_not_null(strstr(reporter_outcome(f.r)->message, "Unable to find hypervisor"));
+        cr_expect_null(f.saved.accepted_digest);
 }
 
 Test(report, consumer_deleted_without_credentials_stops) {
@@ -569,6 +625,7 @@ Test(report, identity_upkeep_spread_then_every_four_hours) {
         cr_expect_eq(count(REPORT_WORK_REFRESH), 0, "never in the first 10 minutes");
         advance(4 * 3600 * S + 1);
         cr_expect_eq(count(REPORT_WORK_REFRESH), 1, "once in the first 10 min + 4 h");
+        cr_expect_eq(count(REPORT_WORK_SERIALS), 1, "and a check-in (certificate serials) with it");
         advance(2 * 4 * 3600 * S);
         cr_expect_geq(count(REPORT_WORK_REFRESH), 2);
         cr_expect_leq(count(REPORT_WORK_REFRESH), 3);

@@ -152,7 +152,7 @@ Test(thread, default_host_identity_and_facts) {
         cr_expect_str_eq(s->facts[1].key, "hypervisor.type");
         cr_expect_str_eq(s->facts[1].value, "TEST");
         cr_expect_str_eq(s->facts[2].key, "hypervisor.version");
-        cr_expect_str_eq(s->facts[2].value, "0.0.2");
+        cr_expect_str_eq(s->facts[2].value, "2");
         cr_expect_str_eq(s->facts[0].key, "cpu.cpu_socket(s)");
         cr_expect_str_eq(s->facts[0].value, "4", "sockets x nodes of the default node (2 x 2)");
         cr_expect_gt(s->mapping_seq, 0);

@@ -97,18 +97,52 @@ class Faults(unittest.TestCase):
         gap = puts[1]["t"] - puts[0]["t"]
         self.assertGreaterEqual(gap, 3.0, "retried %.2fs after a 429 with Retry-After: 3" % gap)
 
-    def test_consumer_deleted_re_registers_with_activation_key(self):
-        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+    def requests_since(self, st, t0):
+        _, reqs = st.cp.ctl("GET", "/requests")
+        return [r for r in reqs if r["t"] >= t0]
+
+    def test_consumer_deleted_stops_reporting_and_says_so(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ninterval = 10s\n")
         st.start_daemon()
         st.wait_equal(timeout=10, what="the first report")
         old = st.uuid
         st.cp.ctl("POST", "/consumers/%s/delete" % old)
+        t0 = time.time()
+        st.driver.cmd("create d1 %s" % guest_uuid(500))
+        wait_until(lambda: st.status()["daemon"]["phase"] == "consumer-deleted" or None, 10,
+                   what="status to say the consumer was deleted")
+        self.assertEqual([r["status"] for r in self.requests_since(st, t0)], [410], "one 410")
+        self.assertIn("deleted", st.daemon_log())
+        # An administrator's decision is respected: nothing for a minute,
+        # even with changes and the 10 s interval.
+        t1 = time.time()
+        for i in range(3):
+            st.driver.cmd("create d%d %s" % (10 + i, guest_uuid(510 + i)))
+        try:
+            wait_until(lambda: self.requests_since(st, t1) or None, 60, what="a request after the deletion")
+        except AssertionError:
+            pass
+        self.assertEqual(self.requests_since(st, t1), [], "no request for a whole minute")
+        self.assertEqual(st.status()["daemon"]["phase"], "consumer-deleted")
+        self.assertIsNone(st.daemon.poll(), "the daemon keeps running")
+
+    def test_consumer_deleted_re_registers_once_when_configured(self):
+        st = Stack(self, "[report]\nmin_gap = 0\ninterval = 10s\n[registration]\nreregister_on_delete = yes\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        old = st.uuid
+        st.cp.ctl("POST", "/consumers/%s/delete" % old)
+        t0 = time.time()
         st.driver.cmd("create d1 %s" % guest_uuid(500))
         new = wait_until(lambda: (st.status()["identity"]["uuid"] not in (None, old)) and
-                         st.status()["identity"]["uuid"], 15, what="a new identity")
+                         st.status()["identity"]["uuid"], 30, what="a new identity")
+        took = time.time() - t0
+        self.assertGreaterEqual(took, 9.5, "not before the configured delay (interval = 10s)")
+        regs = [r for r in self.requests_since(st, t0) if r["method"] == "POST" and r["path"].endswith("/consumers")]
+        self.assertEqual(len(regs), 1, "exactly one re-registration")
         st.uuid = new
         st.wait_equal(timeout=10, what="the list on the new consumer")
-        self.assertIn("deleted", st.daemon_log())
+        self.assertIn("reregister_on_delete", st.daemon_log())
 
     def test_consumer_deleted_without_credentials_says_so(self):
         st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")

@@ -10,7 +10,7 @@
 #include "util/fileio.h"
 
 static const ProtoFact facts[] = {
-        { "hypervisor.version", "7.2.0" },
+        { "hypervisor.version", "7002000" },
         { "cpu.cpu_socket(s)", "2" },
         { "hypervisor.type", "QEMU" },
         { "dmi.system.uuid", "overridden-by-hypervisor-id" },
@@ -31,6 +31,7 @@ static const ProtoMapping mapping = {
         .n_facts = ELEMENTSOF(facts),
         .guests = guests,
         .n_guests = ELEMENTSOF(guests),
+        .fqdn = "kvm-01.example.com",
 };
 
 static void golden(const char *name, const char *got) {
@@ -74,6 +75,44 @@ Test(build, guest_update_golden) {
                                      "\"virtWhoType\":\"libvirt\",\"active\":\"1\"}}]"));
         cr_expect_lt(strstr(s, "0a1b2c3d"), strstr(s, "b7e1d9a0"));
         cr_expect_null(strstr(s, "\"state\""));
+}
+
+Test(build, satellite_facts_and_hypervisor_id) {
+        _cleanup_free_ char *reg = NULL, *put = NULL;
+
+        cr_assert_eq(proto_build_register(&mapping, &reg, NULL, NULL, 0), 0);
+        cr_expect_not_null(strstr(reg, "\"network.hostname\":\"kvm-01.example.com\""),
+                           "Katello's registration needs network.hostname: %s", reg);
+        cr_expect_not_null(strstr(reg, "\"network.fqdn\":\"kvm-01.example.com\""));
+        cr_assert_eq(proto_build_guest_update(&mapping, &put, NULL, NULL, 0), 0);
+        cr_expect_not_null(
+                strstr(put, "\"hypervisorId\":{\"hypervisorId\":\"4c4c4544-0042-3910-8053-b4c04f4e3132\"}"),
+                "a changed hypervisor id reaches the server: %s", put);
+        cr_expect_not_null(strstr(put, "\"network.hostname\""));
+}
+
+Test(build, dmi_uuid_is_replaced_only_by_a_uuid) {
+        _cleanup_free_ char *s = NULL;
+        static const ProtoFact f[] = { { "dmi.system.uuid", "4c4c4544-0042-3910-8053-b4c04f4e3132" } };
+        ProtoMapping m = {
+                .hypervisor_id = "kvm-01.example.com", .name = "kvm-01", .facts = f, .n_facts = 1
+        };
+
+        cr_assert_eq(proto_build_register(&m, &s, NULL, NULL, 0), 0);
+        cr_expect_not_null(strstr(s, "\"dmi.system.uuid\":\"4c4c4544-0042-3910-8053-b4c04f4e3132\""),
+                           "a host-name hypervisor id leaves the SMBIOS UUID alone: %s", s);
+}
+
+Test(build, no_facts_on_a_consumer_not_ours) {
+        _cleanup_free_ char *s = NULL;
+        ProtoMapping m = mapping;
+
+        m.no_facts = true;
+        cr_assert_eq(proto_build_guest_update(&m, &s, NULL, NULL, 0), 0);
+        cr_expect_null(strstr(s, "\"facts\""), "Candlepin would replace subscription-manager's facts: %s",
+                       s);
+        cr_expect_not_null(strstr(s, "\"guestIds\""));
+        cr_expect_not_null(strstr(s, "\"hypervisorId\""));
 }
 
 Test(build, guest_update_empty_golden) {

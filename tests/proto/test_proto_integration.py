@@ -24,6 +24,7 @@ import fakecp_harness  # noqa: E402
 CLI = os.environ.get("PROTO_CLI") or os.path.join(HERE, "..", "..", "build", "tests", "proto", "proto-cli")
 KEY = "hv-key"
 PASSWORD = "secret"
+HV_ID = "4c4c4544-0042-3910-8053-b4c04f4e3132"  # a UUID: sent as dmi.system.uuid too
 
 
 class ProtoTest(unittest.TestCase):
@@ -74,7 +75,7 @@ class ProtoTest(unittest.TestCase):
         return res
 
     def register(self, *args, **kw):
-        r = self.cli("register", "--org", "acme", "--hypervisor-id", "hv-it-1", "--name", "kvm-it-1", *args,
+        r = self.cli("register", "--org", "acme", "--hypervisor-id", HV_ID, "--name", "kvm-it-1", *args,
                      env={"HVMAP_TEST_ACTIVATION_KEYS": KEY}, **kw)
         self.assertEqual(r["kind"], "ok", r)
         self.assertTrue(r.get("saved"), r)
@@ -100,7 +101,7 @@ class ProtoTest(unittest.TestCase):
         r1 = self.register()
         c = self.fake.consumer_state(r1["consumer"]["uuid"])
         self.assertEqual(c["type"]["label"] if isinstance(c["type"], dict) else c["type"], "hypervisor")
-        self.assertEqual(c["facts"]["dmi.system.uuid"], "hv-it-1")
+        self.assertEqual(c["facts"]["dmi.system.uuid"], HV_ID, "a UUID hypervisor id is the DMI UUID Candlepin matches")
         self.assertEqual(c["facts"]["virt.is_guest"], "false")
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.id_dir, "key.pem")).st_mode), 0o600)
         r2 = self.register()
