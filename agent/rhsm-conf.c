@@ -17,6 +17,7 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 /* configparser.MAX_INTERPOLATION_DEPTH */
 #define INTERPOLATION_DEPTH_MAX 10
@@ -667,21 +668,17 @@ int rhsm_python_int(const char *s, long long *ret) {
 static int warn(char ***warnings, const char *file, unsigned line, const char *format, ...) _printf_(4, 5);
 static int warn(char ***warnings, const char *file, unsigned line, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
-        char *full = NULL, **n;
+        char *full, **n;
         size_t count = 0;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&msg, format, ap);
+        msg = strdup_vprintf(format, ap);
         va_end(ap);
-        if (r < 0)
+        if (!msg)
                 return -ENOMEM;
-        if (line > 0)
-                r = asprintf(&full, "%s:%u: %s", file, line, msg);
-        else
-                r = asprintf(&full, "%s: %s", file, msg);
-        if (r < 0)
+        full = line > 0 ? strdup_printf("%s:%u: %s", file, line, msg) : strdup_printf("%s: %s", file, msg);
+        if (!full)
                 return -ENOMEM;
         while (*warnings && (*warnings)[count])
                 count++;

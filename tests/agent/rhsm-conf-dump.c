@@ -17,6 +17,7 @@
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
 #include "util/parse.h"
+#include "util/strprintf.h"
 
 /* The rhsm.conf keys hvmap uses, in config_keys order (python-rhsm's recovery
  * can change later reads, so both sides read in this order). */
@@ -32,7 +33,8 @@ static int add_keys(cJSON *keys, RhsmConf *rc) {
 
                 if (!k->rhsm_key)
                         continue;
-                if (asprintf(&name, "%s.%s", k->rhsm_section, k->rhsm_key) < 0)
+                name = strdup_printf("%s.%s", k->rhsm_section, k->rhsm_key);
+                if (!name)
                         return -ENOMEM;
                 r = rhsm_conf_get(rc, k->rhsm_section, k->rhsm_key, &v, &n, &src, &line);
                 if (r == -ENOMEM)
