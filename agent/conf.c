@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The configuration table, the strict INI parser, rhsm.conf fallback,
- * validation, `config --check` output and the sample file. */
+ * validation, `config --check` output and the sample file (rhsm.conf itself
+ * is read in rhsm-conf.c). */
 #include "agent/conf.h"
+#include "agent/conf-internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -514,6 +516,15 @@ static void origin_set(Config *c, const ConfigKey *k, ConfigOriginKind kind, con
         o->line = line;
 }
 
+int config_key_set_value(Config *c, const ConfigKey *k, const char *value, char **ret_msg) {
+        return set_value(c, k, value, ret_msg);
+}
+
+void config_key_set_origin(Config *c, const ConfigKey *k, ConfigOriginKind kind, const char *file,
+                           unsigned line) {
+        origin_set(c, k, kind, file, line);
+}
+
 int config_init(Config *c) {
         *c = (Config){};
         c->origins = calloc(config_keys_count, sizeof(ConfigOrigin));
@@ -696,166 +707,6 @@ int config_parse_text(Config *c, const char *file, const char *text, size_t len,
         return nerr;
 }
 
-/* One "key = value" of rhsm.conf, kept until the whole file is read so that
- * %(name)s interpolation can see every key of its section. */
-typedef struct RhsmEntry {
-        char *section, *key, *value;
-        unsigned line;
-} RhsmEntry;
-
-static const RhsmEntry *rhsm_find(const RhsmEntry *e, size_t n, const char *section, const char *key) {
-        const RhsmEntry *found = NULL;
-
-        for (size_t i = 0; i < n; i++)
-                if (strcasecmp(e[i].section, section) == 0 && strcasecmp(e[i].key, key) == 0)
-                        found = &e[i]; /* the last one wins, as in ConfigParser */
-        return found;
-}
-
-/* Expands %(name)s from the same section (one level, as rhsm.conf uses it). */
-static char *rhsm_interpolate(const RhsmEntry *all, size_t n, const RhsmEntry *e) {
-        Buf b = BUF_INIT(4096);
-        const char *p = e->value;
-
-        while (*p) {
-                const char *start = strstr(p, "%(");
-                const char *end;
-
-                if (!start) {
-                        if (buf_append_str(&b, p) < 0)
-                                goto fail;
-                        break;
-                }
-                end = strstr(start, ")s");
-                if (buf_append(&b, p, (size_t) (start - p)) < 0)
-                        goto fail;
-                if (!end) {
-                        if (buf_append_str(&b, start) < 0)
-                                goto fail;
-                        break;
-                } else {
-                        _cleanup_free_ char *name = strndup(start + 2, (size_t) (end - start - 2));
-                        const RhsmEntry *ref = name ? rhsm_find(all, n, e->section, name) : NULL;
-
-                        if (!name)
-                                goto fail;
-                        if (buf_append_str(&b, ref && ref != e ? ref->value : "") < 0)
-                                goto fail;
-                        p = end + 2;
-                }
-        }
-        return buf_steal(&b, NULL);
-fail:
-        buf_free(&b);
-        return NULL;
-}
-
-int config_parse_rhsm_text(Config *c, const char *file, const char *text, size_t len, ConfigErrors *errors) {
-        LineReader lr = { .text = text, .len = len };
-        _cleanup_free_ char *section = NULL;
-        RhsmEntry *entries = NULL;
-        size_t n = 0;
-        int nerr = 0, r = 0;
-
-        for (;;) {
-                _cleanup_free_ char *raw = NULL;
-                char *line, *sep;
-                bool has_nul;
-                RhsmEntry *ne;
-
-                r = line_next(&lr, &raw, &has_nul);
-                if (r <= 0)
-                        break;
-                line = trim(raw);
-                if (has_nul || !*line || *line == '#' || *line == ';')
-                        continue;
-                if (*line == '[') {
-                        char *end = strchr(line, ']');
-
-                        free(section);
-                        section = end ? strndup(line + 1, (size_t) (end - line - 1)) : NULL;
-                        if (end && !section) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        continue;
-                }
-                /* ConfigParser accepts both "key = value" and "key: value". */
-                sep = strpbrk(line, "=:");
-                if (!section || !sep)
-                        continue;
-                *sep = '\0';
-                ne = realloc(entries, (n + 1) * sizeof(RhsmEntry));
-                if (!ne) {
-                        r = -ENOMEM;
-                        break;
-                }
-                entries = ne;
-                entries[n] = (RhsmEntry){
-                        .section = strdup(section),
-                        .key = strdup(trim(line)),
-                        .value = strdup(trim(sep + 1)),
-                        .line = lr.line,
-                };
-                n++;
-                if (!entries[n - 1].section || !entries[n - 1].key || !entries[n - 1].value) {
-                        r = -ENOMEM;
-                        break;
-                }
-        }
-
-        for (size_t i = 0; r >= 0 && i < config_keys_count; i++) {
-                const ConfigKey *k = &config_keys[i];
-                const RhsmEntry *e;
-                _cleanup_free_ char *value = NULL, *msg = NULL;
-
-                if (!k->rhsm_key || c->origins[i].kind != ORIGIN_DEFAULT)
-                        continue;
-                e = rhsm_find(entries, n, k->rhsm_section, k->rhsm_key);
-                if (!e || !*e->value)
-                        continue; /* empty in rhsm.conf means "the default" */
-                value = rhsm_interpolate(entries, n, e);
-                if (!value) {
-                        r = -ENOMEM;
-                        break;
-                }
-                /* rhsm.conf's insecure is an integer: any non-zero is true. */
-                if (k->type == CONFIG_BOOL) {
-                        uint64_t v;
-
-                        if (parse_uint64(value, &v) >= 0) {
-                                free(value);
-                                value = strdup(v ? "yes" : "no");
-                                if (!value) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                        }
-                }
-                r = set_value(c, k, value, &msg);
-                if (r == -ENOMEM)
-                        break;
-                if (r < 0) {
-                        nerr += errors_add(errors, file, e->line,
-                                           "[%s] %s: %s (set [%s] %s in hvmap.conf to override)",
-                                           k->rhsm_section, k->rhsm_key, msg ? msg : "invalid value",
-                                           k->section, k->key);
-                        r = 0;
-                        continue;
-                }
-                origin_set(c, k, ORIGIN_RHSM, file, e->line);
-        }
-
-        for (size_t i = 0; i < n; i++) {
-                free(entries[i].section);
-                free(entries[i].key);
-                /* proxy_password lives here too: wipe every value. */
-                erase_and_free(entries[i].value);
-        }
-        free(entries);
-        return r < 0 ? r : nerr;
-}
-
 int config_set(Config *c, const char *section, const char *key, const char *value, ConfigErrors *errors) {
         const ConfigKey *k = key_find(section, key);
         _cleanup_free_ char *msg = NULL;
@@ -914,7 +765,7 @@ static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors
         r = strv_push(&c->files_read, path);
         if (r < 0)
                 return r;
-        return rhsm ? config_parse_rhsm_text(c, path, text, len, errors)
+        return rhsm ? config_parse_rhsm_text(c, path, text, len)
                     : config_parse_text(c, path, text, len, errors);
 }
 

@@ -142,9 +142,11 @@ void config_free(Config *c);
 int config_parse_text(Config *c, const char *file, const char *text, size_t len, ConfigErrors *errors);
 
 /* Applies the host's rhsm.conf text to keys not set by hvmap.conf or the
- * command line. Unknown keys there are not ours and are ignored; a bad value
- * of a key we use is an error naming rhsm.conf:LINE. Pure. */
-int config_parse_rhsm_text(Config *c, const char *file, const char *text, size_t len, ConfigErrors *errors);
+ * command line, read as subscription-manager reads it (agent/rhsm-conf.h).
+ * Nothing there is an error: a value subscription-manager would not use, or
+ * hvmap.conf would refuse, is clamped or ignored and logged as a warning
+ * naming rhsm.conf:LINE. Returns 0 or -ENOMEM. */
+int config_parse_rhsm_text(Config *c, const char *file, const char *text, size_t len);
 
 /* Sets section.key from the command line ("report.interval=30s" style or a
  * named option). Returns 0, -ENOENT unknown key, -EINVAL/-ERANGE bad value

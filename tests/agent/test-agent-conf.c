@@ -225,23 +225,6 @@ Test(conf, dropins_in_order_then_rhsm_then_command_line) {
         }
 }
 
-Test(conf, rhsm_bad_value_names_rhsm_line) {
-        static const char text[] = "[server]\nhostname = h\nport = eighty\n";
-
-        cr_expect_eq(config_parse_rhsm_text(&c, "/etc/rhsm/rhsm.conf", text, sizeof text - 1, &errs), 1);
-        cr_assert_eq(errs.n, 1);
-        cr_expect_not_null(strstr(errs.lines[0],
-                                  "/etc/rhsm/rhsm.conf:3: [server] port: port = \"eighty\" is not a number"),
-                           "%s", errs.lines[0]);
-}
-
-Test(conf, rhsm_insecure_is_an_integer) {
-        static const char text[] = "[server]\ninsecure = 2\n";
-
-        cr_expect_eq(config_parse_rhsm_text(&c, "r", text, sizeof text - 1, &errs), 0);
-        cr_expect(c.insecure);
-}
-
 Test(conf, validate_needs_a_server_and_a_ca_dir) {
         char ca[600];
 

@@ -180,18 +180,41 @@ class Registration(FakeTestCase):
     def test_adoption_by_dmi_system_uuid(self):
         dto, ident = self.register("kvm01", facts={"dmi.system.uuid": DMI, "a": "1"})
         self.assertEqual(dto["hypervisorId"]["hypervisorId"], DMI.lower())
-        again, _ = self.register("kvm01-renamed", facts={"dmi.system.uuid": DMI, "b": "2"},
-                                 extra={"guestIds": ["g1"]})
-        self.assertEqual(again["uuid"], dto["uuid"])
-        self.assertEqual(again["idCert"]["serial"]["serial"], dto["idCert"]["serial"]["serial"])
-        self.assertEqual(again["idCert"]["cert"], dto["idCert"]["cert"])
-        self.assertEqual(again["name"], "kvm01-renamed")
-        self.assertEqual(again["facts"], {"dmi.system.uuid": DMI, "b": "2"})
+        self.assertIsNone(dto["lastCheckin"])       # a new consumer has not checked in
+        # same name: the existing certificate and key come back (generateIdCert(c, false))
+        same, _ = self.register("kvm01", facts={"dmi.system.uuid": DMI, "b": "2"},
+                                extra={"guestIds": ["g1"]})
+        self.assertEqual(same["uuid"], dto["uuid"])
+        self.assertEqual(same["idCert"]["serial"]["serial"], dto["idCert"]["serial"]["serial"])
+        self.assertEqual(same["idCert"]["cert"], dto["idCert"]["cert"])
+        self.assertEqual(same["idCert"]["key"], dto["idCert"]["key"])
+        self.assertEqual(same["facts"], {"dmi.system.uuid": DMI, "b": "2"})
+        self.assertIsNone(same["lastCheckin"])      # updateConsumer called directly: no check-in
         consumers = self.fake.state()["consumers"]
         self.assertEqual(len(consumers), 1)
         self.assertEqual([g["guestId"] for g in consumers[0]["guestIds"]], ["g1"])
-        # the old identity keeps working
         self.assertEqual(self.fake.api("GET", "/consumers/" + dto["uuid"], cert=ident).status, 200)
+        # another name: performConsumerUpdates re-issues the certificate (the
+        # name is in it); the fake then refuses the old one (see README)
+        again, ident2 = self.register("kvm01-renamed", facts={"dmi.system.uuid": DMI})
+        self.assertEqual(again["uuid"], dto["uuid"])
+        self.assertEqual(again["name"], "kvm01-renamed")
+        self.assertNotEqual(again["idCert"]["serial"]["serial"], dto["idCert"]["serial"]["serial"])
+        self.assertEqual(self.fake.api("GET", "/consumers/" + dto["uuid"], cert=ident2).status, 200)
+        self.assertError(self.fake.api("GET", "/consumers/" + dto["uuid"], cert=ident), 401)
+        # the match comes before the type check: a body without a type is adopted too
+        r = self.fake.api("POST", "/consumers?owner=acme&activation_keys=hv-key",
+                          {"name": "kvm01-renamed", "facts": {"dmi.system.uuid": DMI.lower()}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["uuid"], dto["uuid"])
+        self.assertError(self.fake.api("POST", "/consumers?owner=acme&activation_keys=hv-key",
+                                       {"name": "x", "facts": {"dmi.system.uuid": "no-match"}}),
+                         400, "Unit type must be specified.")
+        # a hypervisorId in the body that another consumer uses is refused (updateConsumer)
+        self.register("taker", extra={"hypervisorId": {"hypervisorId": "taken-id"}})
+        r = self.register("kvm01-renamed", facts={"dmi.system.uuid": DMI},
+                          extra={"hypervisorId": {"hypervisorId": "taken-id"}}, expect=400)
+        self.assertError(r, 400, "Hypervisor id: taken-id is already used.")
         # a guest (virt.is_guest=true) is not adopted: new consumer, no hypervisorId
         g, _ = self.register("guest", facts={"dmi.system.uuid": DMI, "virt.is_guest": "true"})
         self.assertNotEqual(g["uuid"], dto["uuid"])
@@ -271,14 +294,27 @@ class ConsumerUpdates(FakeTestCase):
         dto, ident = self.register(facts={"a": "1", "b": "2"})
         other, _ = self.register("other", extra={"hypervisorId": {"hypervisorId": "taken"}})
         path = "/consumers/" + dto["uuid"]
-        before = self.fake.consumer_state(dto["uuid"])["lastCheckin"]
-        self.wait_for(lambda: time.time() > before + 0.01, what="clock to move")
+        self.assertIsNone(self.fake.consumer_state(dto["uuid"])["lastCheckin"])
+        before = time.time()
         r = self.fake.api("PUT", path, {"facts": {"c": "3"}, "name": "new-name"}, cert=ident)
         self.assertEqual(r.status, 204, r)
         st = self.fake.consumer_state(dto["uuid"])
         self.assertEqual(st["facts"], {"c": "3"})
         self.assertEqual(st["name"], "new-name")
-        self.assertGreater(st["lastCheckin"], before)
+        self.assertGreaterEqual(st["lastCheckin"], before)      # ConsumerCheckInFilter
+        self.assertEqual(self.fake.api("GET", path, cert=ident).status, 401,
+                         "a new name re-issues the certificate")
+        ident = self.identity(self.fake.api("GET", path, auth=("admin", "secret")).json, "renamed")
+        # a user's PUT is no check-in; a lastCheckin in the body is applied
+        checked = self.fake.consumer_state(dto["uuid"])["lastCheckin"]
+        self.assertEqual(self.fake.api("PUT", path, {"guestIds": []}, auth=("admin", "secret")).status, 204)
+        self.assertEqual(self.fake.consumer_state(dto["uuid"])["lastCheckin"], checked)
+        r = self.fake.api("PUT", path, {"lastCheckin": "2020-01-02T03:04:05+0000"}, auth=("admin", "secret"))
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.fake.consumer_state(dto["uuid"])["lastCheckin"], 1577934245)
+        self.assertEqual(self.fake.api("GET", path, auth=("admin", "secret")).json["lastCheckin"],
+                         "2020-01-02T03:04:05+0000")
+        self.assertError(self.fake.api("PUT", path, {"lastCheckin": "yesterday"}, cert=ident), 400)
         r = self.fake.api("PUT", path, {"hypervisorId": {"hypervisorId": "TAKEN"}}, cert=ident)
         self.assertError(r, 400, "Hypervisor id: taken is already used.")
         r = self.fake.api("PUT", path, {"hypervisorId": {"hypervisorId": "Mine"}}, cert=ident)
@@ -442,8 +478,8 @@ class Hypervisors(FakeTestCase):
     def test_job_blocking_and_reconcile(self):
         sysc, sys_ident = self.register("sys1", type_="system", facts={"dmi.system.uuid": "SYS-1"})
         dto, ident = self.register("reporter")
-        before = self.fake.consumer_state(dto["uuid"])["lastCheckin"]
-        self.wait_for(lambda: time.time() > before + 0.01, what="clock to move")
+        self.assertIsNone(self.fake.consumer_state(dto["uuid"])["lastCheckin"])
+        before = time.time()
         r = self.checkin(ident, [
             {"hypervisorId": {"hypervisorId": "NEW-1"}, "name": "new one",
              "guestIds": [{"guestId": "g1", "state": 1, "attributes": {"active": 1}}],
@@ -459,7 +495,7 @@ class Hypervisors(FakeTestCase):
         self.assertEqual(job["key"], "HypervisorUpdateJob")
         self.assertEqual(job["statusPath"], "/jobs/" + job["id"])
         self.assertEqual(job["principal"], dto["uuid"])
-        self.assertGreater(self.fake.consumer_state(dto["uuid"])["lastCheckin"], before)
+        self.assertGreaterEqual(self.fake.consumer_state(dto["uuid"])["lastCheckin"], before)
         # a second check-in for the same org while the first is queued is blocked
         r2 = self.checkin(sys_ident, [])
         self.assertEqual(r2.status, 200)

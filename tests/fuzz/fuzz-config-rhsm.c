@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Fuzzes the rhsm.conf reader: config_parse_rhsm_text() (sections, %(var)s
- * interpolation, the keys hvmap takes from it) over the built-in defaults. */
+/* Fuzzes the rhsm.conf reader: rhsm_conf_apply() (iniparse's parsing,
+ * %(var)s interpolation and python-rhsm's recovery, the keys hvmap takes from
+ * it) over the built-in defaults; every warning names the file. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "agent/conf.h"
+#include "agent/rhsm-conf.h"
 #include "tests/fuzz/fuzz.h"
 #include "util/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_free_ char *text = NULL;
-        ConfigErrors errors = {};
+        _cleanup_strv_free_ char **warnings = NULL;
         Config c;
         FILE *f;
         int r;
@@ -25,14 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         text[size] = 0;
         if (config_init(&c) < 0)
                 return 0;
-        r = config_parse_rhsm_text(&c, "/etc/rhsm/rhsm.conf", text, size, &errors);
-        fuzz_assert(r < 0 || (size_t) r <= errors.n);
+        r = rhsm_conf_apply(&c, "/etc/rhsm/rhsm.conf", text, size, &warnings);
+        fuzz_assert(r == 0 || r == -ENOMEM);
+        for (char **w = warnings; w && *w; w++)
+                fuzz_assert(strncmp(*w, "/etc/rhsm/rhsm.conf", 19) == 0);
         f = fopen("/dev/null", "we");
         if (f) {
                 config_dump(&c, f);
                 (void) fclose(f);
         }
-        config_errors_free(&errors);
         config_free(&c);
         return 0;
 }
