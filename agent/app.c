@@ -180,15 +180,18 @@ int app_load_config_with(const GlobalArgs *g, bool need_server, const ConfigOver
 }
 
 char *app_rhsm_server_url(const char *rhsm_conf) {
-        _cleanup_(config_errors_free) ConfigErrors errors = {};
         _cleanup_(config_free) Config c = {};
         _cleanup_free_ char *text = NULL;
+        int level = log_get_max_level();
         size_t len = 0;
 
         if (config_init(&c) < 0)
                 return NULL;
+        /* Its warnings were given when the configuration was loaded. */
+        log_set_max_level(LOG_ERR);
         if (rhsm_conf && *rhsm_conf && read_file_capped(rhsm_conf, 1024 * 1024, &text, &len) >= 0)
-                (void) config_parse_rhsm_text(&c, rhsm_conf, text, len, &errors);
+                (void) config_parse_rhsm_text(&c, rhsm_conf, text, len);
+        log_set_max_level(level);
         if (!c.hostname && !c.url)
                 return strdup("https://subscription.rhsm.redhat.com:443/subscription");
         return config_server_url(&c);
