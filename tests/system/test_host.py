@@ -102,7 +102,8 @@ class Host(unittest.TestCase):
                      max(0.1, t_change + timeout - time.monotonic()) + 0.001,
                      "server list == libvirt's %s after %s" % (sorted(exp), what))
         lat = time.monotonic() - t_change
-        LAT.append(lat)
+        if timeout == EXACT_S:
+            LAT.append(lat)
         return exp, lat
 
     def op(self, what, *virsh_args, inactive=False):
@@ -313,7 +314,8 @@ class Host(unittest.TestCase):
             H.sh(["systemctl", "stop", "hvmap.service"], timeout=30)
             took = time.monotonic() - t
             SUMMARY["systemctl stop hvmap (libvirt hung)"] = "%.2f s" % took
-            self.assertLess(took, 2.0)
+            # host_stop() gives the stuck host thread 1.5 s before exiting without it.
+            self.assertLess(took, 3.0)
             H.sh(["systemctl", "start", "--no-block", "hvmap.service"])
         finally:
             os.kill(lpid, signal.SIGCONT)
