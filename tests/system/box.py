@@ -156,7 +156,7 @@ def _debootstrap(suite, path, spec):
     mirror = host_mirror()
     tmp = "%s.tmp.%d" % (path, os.getpid())
     log = os.path.join(BASE, "debootstrap-%s.log" % suite)
-    say("building %s (%s) from %s; takes 2-4 minutes, once" % (path, spec, mirror))
+    say("building %s (%s) from %s; 2-4 minutes on an idle machine, once" % (path, spec, mirror))
     shutil.rmtree(tmp, ignore_errors=True)
     with open(log, "w") as f:
         rc = subprocess.call(["nice", "debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
@@ -186,7 +186,6 @@ def _debootstrap(suite, path, spec):
         os.rename(path, old)
     os.rename(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
-    say("rootfs %s built in %.1f s" % (suite, secs))
     return secs
 
 
