@@ -77,14 +77,25 @@ class Unit(unittest.TestCase):
                      "RestrictSUIDSGID=yes", "SystemCallArchitectures=native",
                      "SystemCallFilter=@system-service", "After=network-online.target",
                      "Wants=network-online.target",
-                     "Wants=libvirtd-ro.socket virtqemud-ro.socket virtxend-ro.socket",
-                     "After=libvirtd.service virtqemud.service virtxend.service"):
+                     "After=libvirtd.service virtproxyd.service virtqemud.service virtxend.service"):
             self.assertRegex(text, r"(?m)^" + re.escape(line) + "$")
         self.assertRegex(text, r"(?m)^WatchdogSec=[1-9]")
         self.assertRegex(text, r"(?m)^RestartSec=[1-9]")
         self.assertNotIn("@", text.replace("@system-service", "").replace("@privileged", "")
                          .replace("@resources", "").replace("@chown", "").replace("@setuid", "")
                          .replace("@keyring", "").replace("@memlock", ""), "an unrendered @var@")
+
+    def test_never_pulls_in_libvirt_units(self):
+        # Wants=/Requires= on a libvirt socket of the other design (monolithic
+        # libvirtd vs. modular virt*d) stops the host's running libvirt through
+        # libvirt's Conflicts=; ordering only (tests/system shows it for real).
+        pulls = [(n, ln) for n, ln in unit_lines("Unit")
+                 if re.match(r"^(Wants|Requires|Requisite|BindsTo|PartOf|Upholds)=", ln)
+                 and re.search(r"\b(libvirtd|virt\w*d)[-.\w]*\.(socket|service)\b", ln)]
+        self.assertEqual(pulls, [], "hvmap.service pulls in libvirt units")
+        after = " ".join(ln[len("After="):] for _, ln in unit_lines("Unit") if ln.startswith("After="))
+        for u in ("libvirtd-ro.socket", "virtqemud-ro.socket", "virtxend-ro.socket", "libvirtd.service"):
+            self.assertIn(u, after.split(), "ordered after " + u)
 
     def test_every_service_setting_says_why(self):
         lines = unit_lines("Service")
