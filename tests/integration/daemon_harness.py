@@ -46,7 +46,7 @@ def guest_uuid(i):
 class Stack:
     """libvirtd + fake Candlepin + configuration for one test."""
 
-    def __init__(self, test, conf_extra="", activation_key=True, register=True):
+    def __init__(self, test, conf_extra="", activation_key=True, register=True, cp_args=()):
         self.test = test
         self.tmp = tempfile.mkdtemp(prefix="hvi-", dir="/tmp")
         test.addCleanup(shutil.rmtree, self.tmp, True)
@@ -56,7 +56,11 @@ class Stack:
         test.addCleanup(self.lv.stop)
         self.driver = Driver(self.lv.uri)  # the holder connection, and our hands
         test.addCleanup(lambda: self.driver.close())
-        self.cp = FakeCandlepin(os.path.join(self.tmp, "cp"), "--port", "0", "--job-delay", "0.2").start()
+        self.cp = FakeCandlepin(os.path.join(self.tmp, "cp"), "--port", "0", "--job-delay", "0.2",
+                                *cp_args).start()
+        # No rhsm.conf of the machine running the tests applies unless a
+        # test writes one (write_rhsm_conf).
+        self.rhsm_conf = ""
         test.addCleanup(self.cp.kill)
         self.conf = os.path.join(self.tmp, "etc")
         self.state_dir = os.path.join(self.tmp, "state")
@@ -89,7 +93,17 @@ class Stack:
             f.write(self.conf_extra)
 
     def args(self):
-        return [HVMAP, "--config-dir", self.conf, "--rhsm-conf", ""]
+        return [HVMAP, "--config-dir", self.conf, "--rhsm-conf", self.rhsm_conf]
+
+    def write_rhsm_conf(self, text=None):
+        """An rhsm.conf naming the fake as subscription-manager's server."""
+        self.rhsm_conf = os.path.join(self.tmp, "rhsm.conf")
+        if text is None:
+            text = ("[server]\nhostname = %s\nport = %d\nprefix = %s\n[rhsm]\nrepo_ca_cert = %s\n"
+                    % (self.cp.host, self.cp.port, self.cp.prefix, self.cp.ca))
+        with open(self.rhsm_conf, "w") as f:
+            f.write(text)
+        return self.rhsm_conf
 
     def hvmap(self, *args, check=True, timeout=90):
         p = subprocess.run(self.args() + list(args), capture_output=True, text=True, timeout=timeout)
