@@ -112,7 +112,7 @@ const ConfigKey config_keys[] = {
           "how long a registration may take (a busy Satellite needs minutes; rhsm's default is 180s)"),
 
         K("proxy", "hostname", CONFIG_STRING, proxy_hostname, NULL, 0, 0, NULL, "server", "proxy_hostname",
-          "HTTP proxy host (default: rhsm.conf, then HTTPS_PROXY/https_proxy)"),
+          "HTTP proxy host (default: rhsm.conf, then HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy)"),
         K("proxy", "port", CONFIG_UINT, proxy_port, "3128", 1, 65535, NULL, "server", "proxy_port",
           "HTTP proxy port"),
         K("proxy", "user", CONFIG_STRING, proxy_user, NULL, 0, 0, NULL, "server", "proxy_user",

@@ -236,31 +236,84 @@ static const char *getenv_const(const char *name) {
         return getenv(name);
 }
 
+/* python-rhsm's get_env_proxy_info(): the first set of HTTPS_PROXY,
+ * https_proxy, HTTP_PROXY, http_proxy, split into [user[:password]@]host
+ * and port (3128 when it names none). Each part is NULL/0 when absent. */
+typedef struct EnvProxy {
+        char *userinfo; /* "user[:password]", as written */
+        char *host; /* an IPv6 address keeps its brackets */
+        unsigned port;
+} EnvProxy;
+
+static void env_proxy_done(EnvProxy *p) {
+        erase_and_free(p->userinfo);
+        free(p->host);
+}
+
+#define PROXY_DEFAULT_PORT 3128
+
+static int env_proxy_parse(ProtoGetenv env, EnvProxy *ret) {
+        static const char *const names[] = { "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy" };
+        const char *v = NULL, *s, *at, *end, *colon;
+
+        for (size_t i = 0; i < ELEMENTSOF(names) && !v; i++)
+                v = env_nonempty(env, names[i]);
+        if (!v)
+                return 0;
+        s = strstr(v, "://");
+        s = s ? s + 3 : v;
+        end = s + strcspn(s, "/?#");
+        at = memrchr(s, '@', (size_t) (end - s));
+        if (at && !(ret->userinfo = strndup(s, (size_t) (at - s))))
+                return -ENOMEM;
+        s = at ? at + 1 : s;
+        colon = s[0] == '[' ? memchr(s, ']', (size_t) (end - s)) : s;
+        colon = colon ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
+        ret->port = PROXY_DEFAULT_PORT;
+        if (colon && colon + 1 < end) {
+                char digits[8];
+                uint64_t port;
+
+                (void) snprintf(digits, sizeof digits, "%.*s", (int) (end - colon - 1), colon + 1);
+                ret->port = parse_uint64_range(digits, 1, 65535, &port) >= 0 ? (unsigned) port : 0;
+        }
+        if ((colon ? colon : end) > s && !(ret->host = strndup(s, (size_t) ((colon ? colon : end) - s))))
+                return -ENOMEM;
+        return 0;
+}
+
 int proto_proxy_resolve(const ProtoServerConfig *cfg, ProtoGetenv env, char **ret_proxy,
                         char **ret_no_proxy) {
         _cleanup_free_ char *proxy = NULL, *no_proxy = NULL;
-        const char *np;
+        _cleanup_(env_proxy_done) EnvProxy ep = {};
+        const char *host, *np;
+        unsigned port;
+        int r;
 
         if (!env)
                 env = getenv_const;
-        if (cfg->proxy_hostname && *cfg->proxy_hostname && cfg->proxy_port > 0) {
-                bool v6 = strchr(cfg->proxy_hostname, ':') && cfg->proxy_hostname[0] != '[';
-                if (asprintf(&proxy, "http://%s%s%s:%u", v6 ? "[" : "", cfg->proxy_hostname, v6 ? "]" : "",
-                             (unsigned) cfg->proxy_port) < 0)
+        /* As python-rhsm: each part from rhsm.conf/hvmap.conf, else from the
+         * environment; a proxy only with both a host and a port. */
+        r = env_proxy_parse(env, &ep);
+        if (r < 0)
+                return r;
+        host = cfg->proxy_hostname && *cfg->proxy_hostname ? cfg->proxy_hostname : ep.host;
+        port = cfg->proxy_port > 0 ? cfg->proxy_port : ep.port;
+        if (host && *host && port > 0) {
+                bool v6 = strchr(host, ':') && host[0] != '[';
+                /* Credentials from the environment ride in the URL; configured
+                 * ones are set apart (CURLOPT_PROXYUSERNAME). */
+                bool env_user = !cfg->proxy_user && ep.userinfo && host == ep.host;
+
+                proxy = strdup_printf("http://%s%s%s%s%s:%u", env_user ? ep.userinfo : "",
+                                      env_user ? "@" : "", v6 ? "[" : "", host, v6 ? "]" : "", port);
+                if (!proxy)
                         return -ENOMEM;
-        } else {
-                const char *e = env_nonempty(env, "HTTPS_PROXY");
-                if (!e)
-                        e = env_nonempty(env, "https_proxy");
-                if (e) {
-                        proxy = strdup(e);
-                        if (!proxy)
-                                return -ENOMEM;
-                }
         }
-        np = cfg->no_proxy && *cfg->no_proxy ? cfg->no_proxy : env_nonempty(env, "NO_PROXY");
+        /* python-rhsm's fix_no_proxy(): no_proxy before NO_PROXY. */
+        np = cfg->no_proxy && *cfg->no_proxy ? cfg->no_proxy : env_nonempty(env, "no_proxy");
         if (!np)
-                np = env_nonempty(env, "no_proxy");
+                np = env_nonempty(env, "NO_PROXY");
         if (np) {
                 no_proxy = no_proxy_normalize(np);
                 if (!no_proxy)

@@ -240,13 +240,14 @@ typedef struct ProtoServerConfig {
         uint64_t connect_timeout_usec; /* 0: default */
         uint64_t timeout_usec; /* 0: default */
         size_t max_body; /* 0: default */
-        /* rhsm.conf [server] proxy_*; used only when host and port are both set.
-         * Otherwise HTTPS_PROXY, then https_proxy, from the environment. */
+        /* rhsm.conf/hvmap.conf proxy; each part, when unset, from the first of
+         * HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy (port 3128 when
+         * it names none), as python-rhsm does; a proxy needs host and port. */
         const char *proxy_hostname;
         uint16_t proxy_port;
         const char *proxy_user;
         const char *proxy_password; /* registered as a secret */
-        const char *no_proxy; /* rhsm.conf no_proxy; overrides NO_PROXY/no_proxy */
+        const char *no_proxy; /* rhsm.conf no_proxy; overrides no_proxy, then NO_PROXY */
         /* Tests: "HOST:PORT:ADDRESS" entries for CURLOPT_RESOLVE, NULL-terminated. */
         const char *const *resolve;
 } ProtoServerConfig;
