@@ -597,7 +597,7 @@ static void refreshed(Reporter *r, const ProtoResult *res) {
                 return;
         }
         if (res->kind != PROTO_RESULT_OK) {
-                log_warning("Identity check failed (%s): %s; trying again in 4 h",
+                log_warning("Identity check failed (%s): %s; trying again at the next upkeep",
                             proto_result_kind_to_string(res->kind), strna(res->message));
                 return;
         }

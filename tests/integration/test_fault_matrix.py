@@ -6,6 +6,7 @@ server's list equals libvirt's once the fault clears, the requests made
 during the fault are bounded (no storm), and `hvmap status` reported it.
 Prints a table of fault -> requests during it."""
 
+import json
 import os
 import signal
 import sys
@@ -162,7 +163,12 @@ class FaultMatrix(unittest.TestCase):
             n = len(self.requests_between(t0, time.time()))
             self.record("410 consumer deleted", n, samples, True)
             self.assertLessEqual(n, MAX_REQUESTS)
-            st.uuid = st.status()["identity"]["uuid"]
+            # An administrator's deletion is respected: the daemon stops
+            # reporting and says so; the operator registers again.
+            self.assertEqual(st.status()["daemon"]["phase"], "consumer-deleted")
+            st.stop_daemon()
+            st.uuid = json.loads(st.hvmap("register", "--json").stdout)["uuid"]
+            st.start_daemon()
             self.recover("410 consumer deleted")
 
         # ---- libvirt's faults ----------------------------------------------

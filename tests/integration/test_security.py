@@ -138,10 +138,11 @@ class Secrets(unittest.TestCase):
         st.cp.ctl("POST", "/users", {"username": "hvsec", "password": PW, "owners": {"secorg": ["register"]}})
         with open(os.path.join(st.tmp, "key"), "w") as f:
             f.write(AK + "\n")
-        st.write_conf("[registration]\norg = secorg\n"
+        st.write_conf("[registration]\norg = secorg\nreregister_on_delete = yes\n"
                       "[proxy]\nhostname = proxy.invalid\nport = 3128\nuser = hv\n"
                       "password = %s\nno_proxy = 127.0.0.1,localhost\n"
-                      "[report]\nmin_gap = 0\ndebounce = 100ms\n[daemon]\nlog_level = debug\n" % PROXY_PW)
+                      "[report]\nmin_gap = 0\ndebounce = 100ms\ninterval = 10s\nsplay = 0\n"
+                      "[daemon]\nlog_level = debug\n" % PROXY_PW)
         outputs = {}
 
         def run(tag, *args, env=None, check=True):
@@ -162,20 +163,25 @@ class Secrets(unittest.TestCase):
         st.wait_equal(timeout=10, what="the first report")
         with open("/proc/%d/cmdline" % st.daemon.pid, "rb") as f:
             outputs["daemon /proc/PID/cmdline"] = f.read().decode(errors="replace")
-        # The consumer is deleted: the daemon re-registers with the activation key.
+        # The consumer is deleted: the daemon re-registers with the activation
+        # key (reregister_on_delete, after one interval).
         st.cp.ctl("POST", "/consumers/%s/delete" % st.uuid)
         st.driver.cmd("create s1 %s" % guest_uuid(900))
         new = wait_until(lambda: st.status()["identity"]["uuid"] not in (None, st.uuid) and
-                         st.status()["identity"]["uuid"], 15, what="re-registration with the activation key")
+                         st.status()["identity"]["uuid"], 30, what="re-registration with the activation key")
         st.uuid = new
         st.wait_equal(timeout=10, what="the list on the new consumer")
         run("status", "status")
         run("status --json", "status", "--json")
         run("config --check", "config", "--check", check=False)
         run("print", "print")
-        run("report", "--debug", "report")
+        # While the daemon holds the state directory, report refuses (and says why).
+        p = run("report (daemon running)", "--debug", "report", check=False)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        self.assertIn("SIGUSR1", p.stderr)
         st.stop_daemon()
         outputs["daemon log"] = st.daemon_log()
+        run("report", "--debug", "report")
         self.assertIn("register", outputs["daemon log"].lower(), "the log shows the re-registration")
         _, reqs = st.cp.ctl("GET", "/requests")
 
