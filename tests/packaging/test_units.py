@@ -275,6 +275,7 @@ EXPECTED_INSTALL = {
     "usr/share/man/man8/hvmap.8", "usr/share/man/man5/hvmap.conf.5",
     "UNITDIR/hvmap.service", "usr/lib/sysusers.d/hvmap.conf", "usr/lib/tmpfiles.d/hvmap.conf",
     "UNITDIR/hvmap-metrics.service", "UNITDIR/hvmap-metrics.timer", "usr/libexec/hvmap/write-metrics",
+    "usr/share/bash-completion/completions/hvmap",
 }
 
 
