@@ -48,7 +48,22 @@ def recap(out):
     return tuple(int(x) for x in m.groups())
 
 
-class ConnectProxy:
+class LoopbackServer:
+    """A socketserver on 127.0.0.1 served by a daemon thread."""
+
+    def serve(self, server):
+        self.server = server
+        self.port = server.server_address[1]
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ConnectProxy(LoopbackServer):
     """A loopback HTTP proxy that only tunnels (CONNECT), demands Basic
     authentication and records each tunnel as (target, authenticated)."""
 
@@ -61,19 +76,9 @@ class ConnectProxy:
             def handle(self):
                 proxy._handle(self.request)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.serve(server)
 
     def _handle(self, client):
         client.settimeout(30)
@@ -115,7 +120,7 @@ class ConnectProxy:
             upstream.close()
 
 
-class CaServer:
+class CaServer(LoopbackServer):
     """HTTPS on loopback serving /pub/katello-server-ca.crt as a Satellite
     does, with the fake Candlepin's own server certificate."""
 
@@ -136,21 +141,13 @@ class CaServer:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(cp_state_dir, "pki", "server.pem"),
                             os.path.join(cp_state_dir, "pki", "server.key"))
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.url = "https://127.0.0.1:%d/pub/katello-server-ca.crt" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        self.serve(server)
+        self.url = "https://127.0.0.1:%d/pub/katello-server-ca.crt" % self.port
 
 
 class AnsibleBase(unittest.TestCase):
@@ -297,7 +294,7 @@ class Runs(AnsibleBase):
 
     def test_proxy_with_password_in_a_private_dropin(self):
         cp = self.start_fake()
-        proxy = ConnectProxy(PROXY_USER, PROXY_PW).start()
+        proxy = ConnectProxy(PROXY_USER, PROXY_PW)
         self.addCleanup(proxy.stop)
         v = dict(self.base_vars(cp), hvmap_proxy={"hostname": "127.0.0.1", "port": proxy.port, "scheme": "http",
                                                   "username": PROXY_USER, "password": PROXY_PW})
@@ -326,7 +323,7 @@ class Runs(AnsibleBase):
         cp = self.start_fake()
         with open(cp.ca, "rb") as f:
             ca_pem = f.read()
-        server = CaServer(cp.state_dir, ca_pem).start()
+        server = CaServer(cp.state_dir, ca_pem)
         self.addCleanup(server.stop)
         fetch = dict(self.base_vars(cp), hvmap_ca_dir="", hvmap_ca_cert_fetch_from_satellite=True,
                      hvmap_ca_cert_fetch_url=server.url,
