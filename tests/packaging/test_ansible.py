@@ -325,8 +325,10 @@ class Runs(AnsibleBase):
             ca_pem = f.read()
         server = CaServer(cp.state_dir, ca_pem)
         self.addCleanup(server.stop)
-        fetch = dict(self.base_vars(cp), hvmap_ca_dir="", hvmap_ca_cert_fetch_from_satellite=True,
-                     hvmap_ca_cert_fetch_url=server.url,
+        # The server by parts this time (rhc_server's shape), not by URL.
+        by_parts = dict(self.base_vars(cp), hvmap_server_url="", hvmap_ca_dir="",
+                        hvmap_server={"hostname": "127.0.0.1", "port": cp.port, "prefix": cp.prefix})
+        fetch = dict(by_parts, hvmap_ca_cert_fetch_from_satellite=True, hvmap_ca_cert_fetch_url=server.url,
                      hvmap_ca_cert_checksum="sha256:" + "0" * 64)
         bad = self.playbook(fetch)
         self.assertNotEqual(bad.returncode, 0, bad.stdout)
@@ -338,10 +340,11 @@ class Runs(AnsibleBase):
         installed = os.path.join(self.etc, "ca", "katello-server-ca.pem")
         self.assertEqual(read(installed, "rb"), ca_pem)
         self.assertIn("ca_dir = %s/ca" % self.etc, read(os.path.join(self.etc, "hvmap.conf")))
+        self.assertIn("hostname = 127.0.0.1\n", read(os.path.join(self.etc, "hvmap.conf")))
         self.assertEqual(len(self.consumers(cp)), 1, "registration over the downloaded CA")
 
         # The same CA given as text is the same file: nothing changes.
-        text = dict(self.base_vars(cp), hvmap_ca_dir="", hvmap_ca_cert_content=ca_pem.decode())
+        text = dict(by_parts, hvmap_ca_cert_content=ca_pem.decode())
         self.assertRun(self.playbook(text), changed=0)
 
     def test_state_absent_unregisters_and_removes(self):
