@@ -15,7 +15,7 @@ import sys
 # An option in help text, and what follows it: "--org ORG", "--uri=URI",
 # "--flavour=auto|kvm|xen", or nothing ("--json]", "--force ").
 OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?:([ =])([^\s]+))?")
-PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(,[A-Z][A-Z0-9_]*)*$")
+PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_,[\]]*$")  # FILE, SEC,COUNT, DURATION[,COUNT]
 CHOICES = re.compile(r"^[a-z0-9]+(\|[a-z0-9]+)+$")
 # Values offered for an option whose placeholder is one of these.
 URIS = "qemu:///system qemu:///session xen:///system"

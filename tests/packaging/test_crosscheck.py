@@ -109,8 +109,8 @@ class Man(unittest.TestCase):
             self.assertIn(c, entries, "command %s has no entry in hvmap(8) COMMANDS" % c)
             for o in sorted(command_options(c) - glob_opts - {"--help"}):
                 with self.subTest(command=c, option=o):
-                    self.assertRegex(entries[c], r"(?<![\w-])%s(?![\w-])" % re.escape(o),
-                                     "hvmap %s --help has %s; its entry in hvmap(8) does not" % (c, o))
+                    self.assertTrue(re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(o), entries[c]),
+                                    "hvmap %s --help has %s; its entry in hvmap(8) does not" % (c, o))
 
     def test_every_exit_code_documented_and_used(self):
         text = rendered_man()
