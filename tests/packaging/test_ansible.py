@@ -343,9 +343,11 @@ class Runs(AnsibleBase):
         self.assertIn("hostname = 127.0.0.1\n", read(os.path.join(self.etc, "hvmap.conf")))
         self.assertEqual(len(self.consumers(cp)), 1, "registration over the downloaded CA")
 
-        # The same CA given as text is the same file: nothing changes.
+        # The same CA given as text, or as a file on the controller, is the
+        # same file: nothing changes.
         text = dict(by_parts, hvmap_ca_cert_content=ca_pem.decode())
         self.assertRun(self.playbook(text), changed=0)
+        self.assertRun(self.playbook(dict(by_parts, hvmap_ca_cert_src=cp.ca)), changed=0)
 
     def test_state_absent_unregisters_and_removes(self):
         cp = self.start_fake()
