@@ -2,7 +2,10 @@
 """scripts/rpm: builds the RPMs from a release tarball, rpmlint reports no
 error, and the package holds exactly what `meson install` installs plus the
 license and docs, with the config marked %config(noreplace) and the
-systemd/sysusers scriptlets in place."""
+systemd/sysusers scriptlets in place; hvmap-selinux follows Fedora's
+guidelines for a policy module: pulled in by hvmap wherever the policy is
+installed, requiring hvmap, its module in the store %ghost, installed and
+removed at the same priority."""
 
 import os
 import re
@@ -47,7 +50,7 @@ class Rpm(unittest.TestCase):
         # %license and %doc: hvmap/ on Fedora, hvmap-VERSION/ on Debian's rpm.
         docs = [f for f in files if re.fullmatch(r"/usr/share/(doc|licenses)/hvmap(-[0-9.]+)?", f)]
         self.assertEqual(len(docs), 2, files)
-        want |= {"/etc/hvmap"} | set(docs)
+        want |= {"/etc/hvmap", "/usr/libexec/hvmap"} | set(docs)
         want |= {[d for d in docs if "/licenses/" in d][0] + "/LICENSE", [d for d in docs if "/doc/" in d][0]
                  + "/README.md"}
         self.assertEqual(set(files), want)
@@ -60,15 +63,35 @@ class Rpm(unittest.TestCase):
         self.assertIn("/var/lib/hvmap drwx------ hvmap", modes)
         self.assertRegex(modes, r"/etc/hvmap/hvmap.conf -rw-r--r-- root cn")  # config, noreplace
         scripts = run(["rpm", "-qp", "--scripts", self.pkgs["hvmap"]]).stdout
-        for what in ("hvmap.service", "useradd", "systemd-update-helper"):
+        for what in ("hvmap.service", "hvmap-metrics.timer", "useradd", "systemd-update-helper"):
             self.assertIn(what, scripts)
+
+    def test_requires_the_selinux_module_where_the_policy_is(self):
+        if "hvmap-selinux" not in self.pkgs:
+            self.skipTest("built --without selinux (no selinux-policy-dev)")
+        vr = run(["rpm", "-qp", "--qf", "%{VERSION}-%{RELEASE}", self.pkgs["hvmap"]]).stdout
+        requires = run(["rpm", "-qp", "--requires", self.pkgs["hvmap"]]).stdout.splitlines()
+        self.assertIn("(hvmap-selinux = %s if selinux-policy-targeted)" % vr, requires)
+        recommends = run(["rpm", "-qp", "--recommends", self.pkgs["hvmap"]]).stdout
+        self.assertNotIn("hvmap-selinux", recommends, "a Recommends is skipped on minimal installs")
+        se_requires = run(["rpm", "-qp", "--requires", self.pkgs["hvmap-selinux"]]).stdout.splitlines()
+        self.assertIn("hvmap = %s" % vr, se_requires)
 
     def test_selinux_subpackage(self):
         if "hvmap-selinux" not in self.pkgs:
             self.skipTest("built --without selinux (no selinux-policy-dev)")
         files = run(["rpm", "-qlp", self.pkgs["hvmap-selinux"]]).stdout.split()
         self.assertIn("/usr/share/selinux/packages/targeted/hvmap.pp.bz2", files)
-        self.assertIn("semodule", run(["rpm", "-qp", "--scripts", self.pkgs["hvmap-selinux"]]).stdout)
+        fmt = "[%{FILENAMES} %{FILEFLAGS:fflags} %{FILEVERIFYFLAGS:hex}\n]"
+        flags = run(["rpm", "-qp", "--qf", fmt, self.pkgs["hvmap-selinux"]]).stdout
+        ghost = "/var/lib/selinux/targeted/active/modules/200/hvmap"
+        self.assertRegex(flags, r"(?m)^%s g\S* " % re.escape(ghost), "the module in the store is not %%ghost:\n"
+                         + flags)
+        scripts = run(["rpm", "-qp", "--scripts", self.pkgs["hvmap-selinux"]]).stdout
+        post = scripts.split("postuninstall scriptlet")[0]
+        postun = scripts.split("postuninstall scriptlet")[1]
+        self.assertRegex(post, r"semodule .*-X 200 .*-i .*hvmap\.pp\.bz2")
+        self.assertRegex(postun, r"semodule .*-X 200 .*-r hvmap")
 
 
 if __name__ == "__main__":
