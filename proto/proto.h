@@ -213,13 +213,17 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error);
  * key.pem): uuid from the CN, owner from O. Same errors; does not log. */
 int proto_identity_load_rhsm(const char *dir, ProtoIdentity **ret, char **ret_error);
 /* Writes a registration's (or renewal's) identity into dir, creating it 0700:
- * key.pem (0600) first, then cert.pem (0644), then consumer.json (0644),
- * each atomically, after checking the key matches the certificate and the CN
- * is the consumer uuid. server_url and owner fall back to *prev when given.
- * Returns 0 and the reloaded identity, or -errno with *ret_error. */
+ * key.pem (0600), cert.pem (0644, a certificate is public) and consumer.json
+ * (0644), after checking the key matches the certificate and the CN is the
+ * consumer uuid. The three are replaced as one step (staged in
+ * dir/.identity.new, committed by one rename; see proto/identity.c): a crash
+ * at any point leaves the old identity or the new one, and load and the next
+ * save complete an interrupted replacement. Returns 0 and the reloaded
+ * identity (ret may be NULL), or -errno with *ret_error. */
 int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *server_url, ProtoIdentity **ret,
                         char **ret_error);
-/* Removes the identity files (unregister, deleted consumer); missing is fine. */
+/* Removes the identity files (unregister, deleted consumer), a replacement's
+ * staging and commit directories included; missing is fine. */
 int proto_identity_remove(const char *dir);
 bool proto_identity_expired(const ProtoIdentity *id, time_t now);
 ProtoIdentity *proto_identity_free(ProtoIdentity *id);
