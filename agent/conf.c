@@ -743,6 +743,29 @@ static int strv_push(char ***l, const char *s) {
         return nl[n] ? 0 : -ENOMEM;
 }
 
+/* A file that set a secret (proxy password) and that others may read: the
+ * secret is not a secret. Says so once per file. */
+static void warn_readable_secret(const Config *c, const char *path) {
+        struct stat st;
+
+        for (size_t i = 0; i < config_keys_count; i++) {
+                const ConfigOrigin *o = &c->origins[i];
+
+                /* rhsm.conf is subscription-manager's, world-readable by design. */
+                if (config_keys[i].type != CONFIG_SECRET ||
+                    !*(char *const *) cfield_of(c, &config_keys[i]) || o->kind != ORIGIN_FILE ||
+                    !streq_ptr(o->file, path))
+                        continue;
+                if (stat(path, &st) == 0 && fs_mode_readable_by_others(&st))
+                        log_warning("%s:%u: sets the secret [%s] %s but is readable by %s (mode %04o); run "
+                                    "chmod 0600 %s",
+                                    path, o->line, config_keys[i].section, config_keys[i].key,
+                                    st.st_mode & S_IROTH ? "every user" : "its group",
+                                    (unsigned) (st.st_mode & 07777), path);
+                return;
+        }
+}
+
 /* Reads and parses one file. Missing is fine when optional. */
 static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors) {
         _cleanup_free_ char *text = NULL;
@@ -762,11 +785,16 @@ static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors
                                   CONFIG_FILE_MAX);
         if (r < 0)
                 return errors_add(errors, path, 0, "cannot read: %s", strerror(-r));
+        if (reason[0]) /* a warning: its directory is writable by others */
+                log_warning("%s", reason);
         r = strv_push(&c->files_read, path);
         if (r < 0)
                 return r;
-        return rhsm ? config_parse_rhsm_text(c, path, text, len)
-                    : config_parse_text(c, path, text, len, errors);
+        r = rhsm ? config_parse_rhsm_text(c, path, text, len)
+                 : config_parse_text(c, path, text, len, errors);
+        if (r >= 0)
+                warn_readable_secret(c, path);
+        return r;
 }
 
 static int conf_filter(const struct dirent *de) {

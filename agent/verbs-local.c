@@ -93,6 +93,7 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                         add_str(ident, "server", id ? id->server_url : NULL);
                         add_time(ident, "expires", id ? (uint64_t) id->not_after * USEC_PER_SEC : 0);
                         add_str(ident, "error", id_r < 0 && id_r != -ENOENT ? id_err : NULL);
+                        add_str(ident, "warning", id ? id->warning : NULL);
                 }
                 rep = cJSON_AddObjectToObject(o, "report");
                 if (rep) {
@@ -145,6 +146,8 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                         (void) printf("identity:    not registered (run 'hvmap register')\n");
                 else
                         (void) printf("identity:    unusable: %s\n", strna(id_err));
+                if (id && id->warning)
+                        (void) printf("warning:     %s\n", id->warning);
                 (void) printf("daemon:      %s\n", running ? "running" : "not running");
                 if (running) {
                         (void) printf("pid:         %lld\n", (long long) st.pid);

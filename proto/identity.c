@@ -204,8 +204,11 @@ static int check_pair(const char *cert_pem, size_t cert_len, const char *key_pem
 }
 
 /* Reads an identity file that must be ours (util/fs-check.h); flags add
- * FS_CHECK_NOFOLLOW for hvmap's own state dir. */
-static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *ret_len, char **ret_error) {
+ * FS_CHECK_NOFOLLOW for hvmap's own state dir and FS_CHECK_SECRET for the
+ * key. A warning (key readable by others, ...) lands in *warning unless one
+ * is there already. */
+static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *ret_len, char **warning,
+                     char **ret_error) {
         char reason[512];
         int r = read_file_trusted(path, IDENTITY_FILE_MAX, flags, ret, ret_len, reason, sizeof(reason));
 
@@ -213,15 +216,9 @@ static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *r
                 return proto_set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
                 return proto_set_error(ret_error, r, "cannot read %s: %s", path, strerror(-r));
+        if (reason[0] && warning && !*warning)
+                *warning = strdup(reason);
         return 0;
-}
-
-static void erase_buf(char **p, size_t len) {
-        if (*p) {
-                explicit_bzero(*p, len);
-                free(*p);
-                *p = NULL;
-        }
 }
 
 ProtoIdentity *proto_identity_free(ProtoIdentity *id) {
@@ -236,6 +233,7 @@ ProtoIdentity *proto_identity_free(ProtoIdentity *id) {
         free(id->hypervisor_id);
         free(id->server_url);
         free(id->serial);
+        free(id->warning);
         free(id);
         return NULL;
 }
@@ -403,15 +401,15 @@ static int load_pair(ProtoIdentity *id, FsCheckFlags flags, const char *want_cn,
         size_t cert_len = 0, key_len = 0;
         int r;
 
-        r = read_file(id->cert_path, flags, &cert, &cert_len, ret_error);
+        /* The key first: its warning (readable by others) matters most. */
+        r = read_file(id->key_path, flags | FS_CHECK_SECRET, &key, &key_len, &id->warning, ret_error);
         if (r < 0)
                 return r;
-        r = read_file(id->key_path, flags, &key, &key_len, ret_error);
-        if (r < 0)
-                return r;
-        r = check_pair(cert, cert_len, key, key_len, id->cert_path, id->key_path, want_cn, id, ret_cn, ret_o,
-                       ret_error);
-        erase_buf(&key, key_len);
+        r = read_file(id->cert_path, flags, &cert, &cert_len, &id->warning, ret_error);
+        if (r >= 0)
+                r = check_pair(cert, cert_len, key, key_len, id->cert_path, id->key_path, want_cn, id,
+                               ret_cn, ret_o, ret_error);
+        key = erase_and_free_sized(key, key_len);
         return r;
 }
 
@@ -442,6 +440,8 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
         id = calloc(1, sizeof(*id));
         if (!id)
                 return -ENOMEM;
+        if (reason[0]) /* a warning: the state dir is writable by others */
+                id->warning = strdup(reason);
         r = proto_parse_identity_json(json, len, id);
         if (r < 0)
                 return proto_set_error(ret_error, r, "%s is not a valid hvmap identity", json_path);

@@ -198,6 +198,7 @@ typedef struct ProtoIdentity {
         char *serial; /* certificate serial, decimal */
         time_t not_before;
         time_t not_after;
+        char *warning; /* NULL, or a sentence to log: the key is readable by others, ... */
 } ProtoIdentity;
 
 /* consumer.json as stored, parsed purely (fuzz entry point). */

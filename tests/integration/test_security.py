@@ -420,6 +420,48 @@ class UntrustedFiles(unittest.TestCase):
         os.chown(path, 65534, -1)
         self.check_refused(st, path, ["owned by uid 65534", "chown"])
 
+    def test_group_writable_config_is_refused(self):
+        # Issue 16: 0664 root:nogroup was accepted.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give a file to another group")
+        st = Stack(self, register=False)
+        path = os.path.join(st.conf, "hvmap.conf")
+        os.chown(path, 0, 65534)
+        os.chmod(path, 0o664)
+        self.check_refused(st, path, ["writable by group 65534", "chmod g-w"])
+
+    def test_key_and_state_dir_trust(self):
+        # Issue 16: a group-writable key.pem was accepted; a readable key and
+        # a 0777 state dir passed without a word.
+        st = Stack(self)
+        key = os.path.join(st.state_dir, "key.pem")
+        os.chmod(key, 0o644)
+        p = st.hvmap("status")
+        self.assertIn("warning:     %s holds a secret and is readable by every user" % key, p.stdout)
+        self.assertIn("chmod 0600 %s" % key, p.stdout)
+        self.assertIn("readable by every user", st.status()["identity"]["warning"])
+        os.chmod(key, 0o600)
+        os.chmod(st.state_dir, 0o777)
+        self.assertIn("chmod 0700 %s" % st.state_dir, st.status()["identity"]["warning"])
+        os.chmod(st.state_dir, 0o700)
+        if os.geteuid() == 0:
+            os.chown(key, 0, 65534)
+            os.chmod(key, 0o660)
+            s = st.status()["identity"]
+            self.assertFalse(s["registered"], s)
+            self.assertIn("writable by group 65534", s["error"])
+
+    def test_readable_secret_in_config_warns(self):
+        st = Stack(self, "[proxy]\nhostname = proxy.invalid\npassword = %s\n" % PROXY_PW, register=False)
+        path = os.path.join(st.conf, "hvmap.conf.d", "50-test.conf")
+        os.chmod(path, 0o644)
+        p = st.hvmap("config", "--check")
+        self.assertIn("%s:3: sets the secret [proxy] password but is readable by every user" % path, p.stderr)
+        self.assertIn("chmod 0600 %s" % path, p.stderr)
+        self.assertNotIn(PROXY_PW, p.stdout + p.stderr)
+        os.chmod(path, 0o600)
+        self.assertNotIn("readable", st.hvmap("config", "--check").stderr)
+
     def test_state_owned_by_another_user_is_not_trusted(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to give a file away")

@@ -338,3 +338,31 @@ Test(identity, renewal_crash_at_every_rename_keeps_a_whole_identity) {
 Test(identity, reregister_crash_at_every_rename_keeps_a_whole_identity) {
         check_replacement_crash_safe(UUID2, "6262");
 }
+
+/* Issue 16: a group-writable key.pem is refused, a readable one loads with
+ * a warning naming it and the fix. */
+Test(identity, key_trust_group_write_refused_readable_warned) {
+        _cleanup_free_ char *d = sub("trust"), *kp = sub("trust/key.pem"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, UUID, 365, true);
+        cr_assert_eq(proto_identity_save(d, &c, NULL, &id, &err), 0, "%s", err);
+        cr_expect_null(id->warning, "%s", id->warning);
+        id = proto_identity_free(id);
+
+        cr_assert_eq(chmod(kp, 0644), 0);
+        cr_assert_eq(proto_identity_load(d, &id, &err), 0, "%s", err);
+        cr_assert_not_null(id->warning);
+        cr_expect_not_null(strstr(id->warning, kp), "%s", id->warning);
+        cr_expect_not_null(strstr(id->warning, "chmod 0600"), "%s", id->warning);
+        id = proto_identity_free(id);
+
+        if (geteuid() == 0) {
+                cr_assert_eq(chown(kp, 0, 65534), 0);
+                cr_assert_eq(chmod(kp, 0660), 0);
+                cr_expect_eq(proto_identity_load(d, &id, &err), -EPERM);
+                cr_expect_not_null(strstr(err, "chmod g-w"), "%s", err);
+                cr_expect_null(id);
+        }
+}
