@@ -129,6 +129,10 @@ static int check_string(const char *what, const char *s, size_t max, bool allow_
         return 0;
 }
 
+int proto_check_text(const char *what, const char *s, size_t max, char *errbuf, size_t errsz) {
+        return check_string(what, s, max, false, errbuf, errsz);
+}
+
 static int check_mapping(const ProtoMapping *m, bool need_name, char *errbuf, size_t errsz) {
         int r;
 

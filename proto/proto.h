@@ -76,6 +76,13 @@ int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, siz
 #define PROTO_DIGEST_HEX_LEN 64
 int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LEN + 1]);
 
+/* Whether s fits a text field the server stores (name ≤ PROTO_NAME_MAX,
+ * hypervisorId ≤ PROTO_FIELD_MAX, ...): present, not empty, at most max
+ * bytes, valid UTF-8. 0, or -EINVAL with "<what> is ..." in errbuf (the
+ * value itself is not quoted). The builders above refuse the same; the
+ * configuration checks it early (config_validate()). Pure. */
+int proto_check_text(const char *what, const char *s, size_t max, char *errbuf, size_t errsz);
+
 /* ---- parsed responses (parsers are pure and fuzz-ready) ----------------- */
 /* Every proto_parse_*() takes exactly len bytes (no NUL needed; an embedded
  * NUL, non-UTF-8, trailing garbage or a missing required field is -EBADMSG),
