@@ -17,6 +17,7 @@
 #include "agent/state.h"
 #include "agent/verbs.h"
 #include "util/cleanup-libs.h"
+#include "util/escape.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -133,28 +134,47 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                 if (text)
                         (void) printf("%s\n", text);
         } else {
+                /* Every string here may come from the server, a certificate
+                 * or libvirt: one escaped line each, so none can forge another. */
+                _cleanup_free_ char *e_url = escape_control(url, SIZE_MAX),
+                                    *e_uuid = escape_control(id ? id->uuid : NULL, SIZE_MAX),
+                                    *e_owner = escape_control(id ? strna(id->owner) : NULL, SIZE_MAX),
+                                    *e_err = escape_control(strna(id_err), SIZE_MAX),
+                                    *e_warn = escape_control(id ? id->warning : NULL, SIZE_MAX),
+                                    *e_phase = escape_control(strna(st.phase), SIZE_MAX),
+                                    *e_lv = escape_control(strna(st.libvirt_state), SIZE_MAX),
+                                    *e_lverr = escape_control(st.libvirt_error, SIZE_MAX),
+                                    *e_result = escape_control(strna(st.last_result), SIZE_MAX),
+                                    *e_msg = escape_control(st.last_message, SIZE_MAX);
                 char t1[64], t2[64];
 
-                (void) printf("server:      %s\n", url ? url : "(none configured)");
+                if (!e_url || !e_uuid || !e_owner || !e_err || !e_warn || !e_phase || !e_lv || !e_lverr ||
+                    !e_result || !e_msg) {
+                        proto_identity_free(id);
+                        state_done(&st);
+                        config_free(&c);
+                        return log_error_errno(ENOMEM, "Cannot format the status: %m"), EX_OSERR;
+                }
+                (void) printf("server:      %s\n", url ? e_url : "(none configured)");
                 if (id)
                         (void) printf(
                                 "identity:    %sconsumer %s in organization %s (certificate valid until "
                                 "%s)\n",
-                                own ? "" : "subscription-manager's ", id->uuid, strna(id->owner),
+                                own ? "" : "subscription-manager's ", e_uuid, e_owner,
                                 app_format_time((uint64_t) id->not_after * USEC_PER_SEC, t1, sizeof t1));
                 else if (id_r == -ENOENT)
                         (void) printf("identity:    not registered (run 'hvmap register')\n");
                 else
-                        (void) printf("identity:    unusable: %s\n", strna(id_err));
+                        (void) printf("identity:    unusable: %s\n", e_err);
                 if (id && id->warning)
-                        (void) printf("warning:     %s\n", id->warning);
+                        (void) printf("warning:     %s\n", e_warn);
                 (void) printf("daemon:      %s\n", running ? "running" : "not running");
                 if (running) {
                         (void) printf("pid:         %lld\n", (long long) st.pid);
-                        (void) printf("phase:       %s\n", strna(st.phase));
-                        (void) printf("libvirt:     %s since %s%s%s\n", strna(st.libvirt_state),
+                        (void) printf("phase:       %s\n", e_phase);
+                        (void) printf("libvirt:     %s since %s%s%s\n", e_lv,
                                       app_format_time(st.libvirt_since_usec, t1, sizeof t1),
-                                      st.libvirt_error ? ": " : "", strempty(st.libvirt_error));
+                                      st.libvirt_error ? ": " : "", e_lverr);
                         (void) printf("guests:      %llu\n", (unsigned long long) st.guests);
                         (void) printf("next report: %s\n",
                                       app_format_time(st.next_report_usec, t1, sizeof t1));
@@ -165,9 +185,8 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
                               (unsigned long long) st.accepted_guests);
                 if (st.last_attempt_usec)
                         (void) printf("last attempt:         %s: %s%s%s\n",
-                                      app_format_time(st.last_attempt_usec, t1, sizeof t1),
-                                      strna(st.last_result), st.last_message ? ": " : "",
-                                      strempty(st.last_message));
+                                      app_format_time(st.last_attempt_usec, t1, sizeof t1), e_result,
+                                      st.last_message ? ": " : "", e_msg);
                 if (st.consecutive_failures)
                         (void) printf("failures in a row:    %u\n", st.consecutive_failures);
         }

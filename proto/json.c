@@ -17,6 +17,7 @@
 #include "proto/proto-internal.h"
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
+#include "util/escape.h"
 
 #define DISPLAY_MESSAGE_MAX 512
 
@@ -94,20 +95,7 @@ bool proto_job_id_valid(const char *s) {
 }
 
 char *proto_sanitize_text(const char *s, size_t max) {
-        size_t n = strnlen(s, max);
-        char *r;
-
-        /* Do not cut a UTF-8 sequence in half. */
-        if (n == max && s[n] != 0)
-                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
-                        n--;
-        r = strndup(s, n);
-        if (!r)
-                return NULL;
-        for (char *p = r; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = ' ';
-        return r;
+        return escape_control(s, max);
 }
 
 /* ---- builders ---------------------------------------------------------- */

@@ -27,8 +27,9 @@ bool proto_utf8_valid(const char *s, size_t n);
 bool proto_uuid_valid(const char *s);
 /* A job id: [A-Za-z0-9_-]{1,128}. */
 bool proto_job_id_valid(const char *s);
-/* Copies s into a new string of at most max bytes (cut at a UTF-8
- * boundary), control characters replaced by spaces. NULL on ENOMEM. */
+/* escape_control() (util/escape.h): the first max bytes of s (cut at a
+ * UTF-8 boundary), control characters escaped ("\n", "\x1b"), so a
+ * server's text is one line. NULL on ENOMEM. */
 char *proto_sanitize_text(const char *s, size_t max);
 
 /* ---- http.c ---- */

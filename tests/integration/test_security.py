@@ -473,6 +473,37 @@ class UntrustedFiles(unittest.TestCase):
 
 
 @needs_libvirtd
+class ServerStringsInOutput(unittest.TestCase):
+    def test_status_escapes_what_others_chose(self):
+        # Issue 16: an owner key with a newline forged a line of `hvmap status`.
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        st.stop_daemon()
+        path = os.path.join(st.state_dir, "consumer.json")
+        with open(path) as f:
+            c = json.load(f)
+        c["owner"] = "acme\nidentity:    consumer FORGED\x1b[2J"
+        with open(path, "w") as f:
+            json.dump(c, f)
+        spath = os.path.join(st.state_dir, "state.json")
+        with open(spath) as f:
+            s = json.load(f)
+        s["last_message"] = "HTTP 400\nlast accepted report: FORGED"
+        s["last_attempt_usec"] = s.get("last_attempt_usec") or 1
+        with open(spath, "w") as f:
+            json.dump(s, f)
+        out = st.hvmap("status").stdout
+        self.assertNotIn("\nidentity:    consumer FORGED", out)
+        self.assertNotIn("\nlast accepted report: FORGED", out)
+        self.assertNotIn("\x1b", out)
+        self.assertIn("organization acme\\nidentity:    consumer FORGED\\x1b[2J", out)
+        self.assertIn("HTTP 400\\nlast accepted report: FORGED", out)
+        # --json keeps the value, escaped the JSON way.
+        self.assertEqual(st.status()["identity"]["owner"], c["owner"])
+
+
+@needs_libvirtd
 class Symlinks(unittest.TestCase):
     def test_no_symlink_is_followed_in_the_state_dir(self):
         st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")

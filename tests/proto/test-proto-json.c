@@ -391,7 +391,7 @@ Test(parse, job) {
                                 &j),
                 0);
         cr_expect_eq(j.state, PROTO_JOB_FAILED);
-        cr_expect_str_eq(j.result_text, "Job blocked by the following existing jobs: j0 ");
+        cr_expect_str_eq(j.result_text, "Job blocked by the following existing jobs: j0\\n");
         proto_job_done(&j);
 
         cr_assert_eq(proto_parse_job(P("{\"id\":\"j\",\"state\":\"PAUSED\"}"), &j), 0);
@@ -420,7 +420,7 @@ Test(parse, error_body) {
 
         /* A hostile server cannot forge log lines or flood them. */
         cr_assert_eq(proto_parse_error(P("{\"displayMessage\":\"a\\nFAKE LOG LINE\\u0007\"}"), &e), 0);
-        cr_expect_str_eq(e.display_message, "a FAKE LOG LINE ");
+        cr_expect_str_eq(e.display_message, "a\\nFAKE LOG LINE\\x07");
         proto_error_body_done(&e);
         {
                 size_t n = 100000;

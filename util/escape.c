@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Control-character escaping for output of strings others chose. */
+#include "util/escape.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0
+ * (overlong, surrogate, past U+10FFFF, cut short); *ret_cp its code point. */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *ret_cp) {
+        uint32_t cp;
+        size_t k;
+
+        if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+                k = 1;
+                cp = p[0] & 0x1f;
+        } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+                k = 2;
+                cp = p[0] & 0x0f;
+        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+                k = 3;
+                cp = p[0] & 0x07;
+        } else
+                return 0;
+        if (n <= k)
+                return 0;
+        for (size_t j = 1; j <= k; j++) {
+                if ((p[j] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret_cp = cp;
+        return k + 1;
+}
+
+char *escape_control(const char *s, size_t max) {
+        const unsigned char *p = (const unsigned char *) (s ? s : "");
+        size_t n = strnlen((const char *) p, max), o = 0;
+        char *out;
+
+        /* Do not cut a UTF-8 sequence in half: an incomplete tail is dropped. */
+        if (s && n == max && p[n] != 0) {
+                size_t back = n;
+
+                while (back > 0 && (p[back - 1] & 0xc0) == 0x80)
+                        back--;
+                if (back > 0 && p[back - 1] >= 0xc0) {
+                        uint32_t cp;
+
+                        if (utf8_seq(p + back - 1, n - back + 1, &cp) == 0)
+                                n = back - 1;
+                }
+        }
+        /* Each input byte becomes at most 4 output bytes. */
+        if (n > (SIZE_MAX - 1) / 4)
+                return NULL;
+        out = malloc(n * 4 + 1);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n;) {
+                unsigned char c = p[i];
+                uint32_t cp = 0;
+                size_t k;
+
+                if (c >= 0x20 && c < 0x7f) {
+                        out[o++] = (char) c;
+                        i++;
+                        continue;
+                }
+                if (c == '\n' || c == '\r' || c == '\t') {
+                        out[o++] = '\\';
+                        out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+                        i++;
+                        continue;
+                }
+                k = c >= 0x80 ? utf8_seq(p + i, n - i, &cp) : 0;
+                if (k > 0 && !(cp >= 0x80 && cp <= 0x9f)) {
+                        memcpy(out + o, p + i, k);
+                        o += k;
+                        i += k;
+                        continue;
+                }
+                /* A control character, or a byte that is not UTF-8 (a C1
+                 * control's two bytes each get their own escape). */
+                (void) snprintf(out + o, 5, "\\x%02x", c);
+                o += 4;
+                i++;
+        }
+        out[o] = '\0';
+        return out;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Printing strings someone else chose (a server's answer, a certificate's
+ * fields, libvirt's errors): control characters are escaped, so that an
+ * owner key with a newline cannot forge an output line, nor an escape
+ * sequence drive the terminal. Pure; does not log. */
+#pragma once
+
+#include <stddef.h>
+
+/* Returns a new string: the first max bytes of s (SIZE_MAX for all; a cut
+ * never splits a UTF-8 sequence) with newline, carriage return and tab as
+ * "\n", "\r", "\t", every other C0 control character, DEL, the C1 controls
+ * (U+0080..U+009F) and each byte that is not part of valid UTF-8 as "\xNN";
+ * everything else, backslash included, as is. So escaping twice changes
+ * nothing more, and the result is one line of valid UTF-8. s NULL gives "".
+ * NULL only on ENOMEM; the caller frees. */
+char *escape_control(const char *s, size_t max);
