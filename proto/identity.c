@@ -257,7 +257,8 @@ int proto_parse_identity_json(const char *buf, size_t len, ProtoIdentity *ret) {
         const char *end = NULL;
         int r;
 
-        if (!buf || len == 0 || memchr(buf, 0, len) || !proto_utf8_valid(buf, len))
+        if (!buf || len == 0 || memchr(buf, 0, len) || proto_json_has_escaped_nul(buf, len) ||
+            !proto_utf8_valid(buf, len))
                 return -EBADMSG;
         root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
         if (!root || !cJSON_IsObject(root))

@@ -426,13 +426,25 @@ int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LE
 
 /* ---- parsers ----------------------------------------------------------- */
 
+bool proto_json_has_escaped_nul(const char *buf, size_t len) {
+        /* Outside strings valid JSON has no backslash, so consuming each
+         * escape as a pair finds exactly the "\u0000"s inside strings. */
+        for (size_t i = 0; i + 1 < len; i++)
+                if (buf[i] == '\\') {
+                        if (buf[i + 1] == 'u' && len - i >= 6 && memcmp(buf + i + 2, "0000", 4) == 0)
+                                return true;
+                        i++;
+                }
+        return false;
+}
+
 static int parse_root(const char *buf, size_t len, cJSON **ret) {
         const char *end = NULL;
         cJSON *root;
 
         if (!buf || len == 0)
                 return -EBADMSG;
-        if (memchr(buf, 0, len))
+        if (memchr(buf, 0, len) || proto_json_has_escaped_nul(buf, len))
                 return -EBADMSG;
         if (!proto_utf8_valid(buf, len))
                 return -EBADMSG;

@@ -23,6 +23,9 @@ int proto_set_error(char **ret_error, int r, const char *format, ...) _printf_(3
 /* true when the n bytes are well-formed UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF). */
 bool proto_utf8_valid(const char *s, size_t n);
+/* Whether the JSON text holds "\u0000", a NUL inside a string, which cJSON
+ * would cut the string at; every parser refuses it like a raw NUL. */
+bool proto_json_has_escaped_nul(const char *buf, size_t len);
 /* A consumer uuid we are willing to put into a URL path: [A-Za-z0-9-]{1,64}. */
 bool proto_uuid_valid(const char *s);
 /* A job id: [A-Za-z0-9_-]{1,128}. */
