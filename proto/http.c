@@ -35,7 +35,7 @@
 /* Trust anchors are a few KiB each; rhsm's CA dir holds one or two. */
 #define CA_FILE_MAX (1024U * 1024U)
 #define CA_BUNDLE_MAX (8U * 1024U * 1024U)
-/* Header values we keep (request uuid, Retry-After, Content-Type). */
+/* Header values we keep (request uuid, Retry-After, Content-Type, Location). */
 #define HEADER_VALUE_MAX 128
 
 typedef struct Transfer Transfer;
@@ -57,6 +57,7 @@ struct Transfer {
         char *request_uuid;
         char *retry_after;
         char *content_type;
+        char *location;
         char errbuf[CURL_ERROR_SIZE];
         /* A request that never reached curl (CA dir unusable) completes from a defer source. */
         sd_event_source *defer;
@@ -363,6 +364,7 @@ static Transfer *transfer_free(Transfer *t) {
         free(t->request_uuid);
         free(t->retry_after);
         free(t->content_type);
+        free(t->location);
         free(t->local_text);
         free(t);
         return NULL;
@@ -374,11 +376,13 @@ static void transfer_complete(Transfer *t, CURLcode code) {
                 .curl_code = (int) code,
                 .local_error = t->local_error,
                 .too_large = t->too_large || code == CURLE_FILESIZE_EXCEEDED,
+                .body_cap = h->max_body,
                 .body = buf_str(&t->body),
                 .body_len = t->body.len,
                 .request_uuid = t->request_uuid,
                 .retry_after = t->retry_after,
                 .content_type = t->content_type,
+                .location = t->location,
         };
 
         if (t->local_error < 0)
@@ -583,6 +587,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 { "x-candlepin-request-uuid", offsetof(Transfer, request_uuid) },
                 { "retry-after", offsetof(Transfer, retry_after) },
                 { "content-type", offsetof(Transfer, content_type) },
+                { "location", offsetof(Transfer, location) },
         };
         Transfer *t = userdata;
         size_t n = size * nitems;
@@ -592,6 +597,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 t->request_uuid = mfree(t->request_uuid);
                 t->retry_after = mfree(t->retry_after);
                 t->content_type = mfree(t->content_type);
+                t->location = mfree(t->location);
                 return n;
         }
         for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
@@ -609,6 +615,31 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 header_keep((char **) ((char *) t + keep[i].offset), v, (size_t) (e - v));
         }
         return n;
+}
+
+int proto_retry_after_parse(const char *v, time_t now, uint64_t *ret_sec) {
+        size_t n = v ? strspn(v, "0123456789") : 0;
+        uint64_t sec = 0;
+        time_t t;
+
+        if (!v || !*v)
+                return -EINVAL;
+        if (v[n] == '\0') {
+                /* Digit by digit: past the cap it stays the cap, so a number
+                 * too large for 64 bits is a day, not "unusable". */
+                for (size_t i = 0; i < n && sec <= PROTO_RETRY_AFTER_MAX_SEC; i++)
+                        sec = sec * 10 + (uint64_t) (v[i] - '0');
+                *ret_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
+                return 0;
+        }
+        /* An HTTP-date has a comma ("Sun, 06 Nov 1994 08:49:37 GMT");
+         * curl_getdate() alone would take "5 s" or a bare year. */
+        t = strchr(v, ',') ? curl_getdate(v, NULL) : -1;
+        if (t < 0)
+                return -EINVAL;
+        sec = t > now ? (uint64_t) (t - now) : 0;
+        *ret_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
+        return 0;
 }
 
 static int on_defer(sd_event_source *s, void *userdata) {

@@ -56,12 +56,14 @@ typedef struct ProtoHttpResponse {
         int local_error; /* -errno when the request never left (CA dir, ...) */
         const char *error_text; /* curl's or the local reason, never NULL */
         bool too_large;
+        size_t body_cap; /* the cap on the body, for "more than N bytes" when too_large */
         long status;
         const char *body; /* NUL-terminated, body_len bytes */
         size_t body_len;
         const char *request_uuid; /* header, NULL if absent */
         const char *retry_after; /* header, NULL if absent */
         const char *content_type; /* header, NULL if absent */
+        const char *location; /* header (a 3xx's target, never followed), NULL if absent */
         double total_sec;
 } ProtoHttpResponse;
 
@@ -77,6 +79,13 @@ int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallbac
 const char *proto_http_correlation_id(const ProtoHttp *h);
 size_t proto_http_pending(const ProtoHttp *h);
 size_t proto_http_max_body(const ProtoHttp *h);
+
+/* Retry-After (RFC 9110 §10.2.3): delta-seconds, any number of digits (a
+ * day or more, however many digits, is PROTO_RETRY_AFTER_MAX_SEC), or an
+ * HTTP-date (the seconds from now until then: 0 when past, at most the
+ * cap). Returns 0 with *ret_sec, or -EINVAL when v is neither (the caller
+ * then waits PROTO_RETRY_AFTER_DEFAULT_SEC). Pure; does not log. */
+int proto_retry_after_parse(const char *v, time_t now, uint64_t *ret_sec);
 
 /* Reads every *.pem of dir (sorted by name) into one PEM bundle, checking
  * that each holds at least one certificate. -ENOENT (missing dir or no
