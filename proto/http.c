@@ -856,6 +856,14 @@ ProtoHttp *proto_http_free(ProtoHttp *h) {
         return NULL;
 }
 
+/* curl counts milliseconds and reads 0 as "no timeout": less than 1 ms is
+ * 1 ms, and more than PROTO_TIMEOUT_MAX_USEC is that. */
+static uint64_t clamp_timeout(uint64_t usec) {
+        if (usec < USEC_PER_MSEC)
+                return USEC_PER_MSEC;
+        return usec > PROTO_TIMEOUT_MAX_USEC ? PROTO_TIMEOUT_MAX_USEC : usec;
+}
+
 int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret) {
         ProtoHttp *h;
         uint8_t rnd[16];
@@ -877,8 +885,9 @@ int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret) {
 
         h->insecure = cfg->insecure;
         h->use_system_ca = cfg->use_system_ca;
-        h->connect_timeout_usec = cfg->connect_timeout_usec ?: PROTO_DEFAULT_CONNECT_TIMEOUT_USEC;
-        h->timeout_usec = cfg->timeout_usec ?: PROTO_DEFAULT_TIMEOUT_USEC;
+        h->connect_timeout_usec =
+                clamp_timeout(cfg->connect_timeout_usec ?: PROTO_DEFAULT_CONNECT_TIMEOUT_USEC);
+        h->timeout_usec = clamp_timeout(cfg->timeout_usec ?: PROTO_DEFAULT_TIMEOUT_USEC);
         h->max_body = cfg->max_body ?: PROTO_DEFAULT_MAX_BODY;
         if (cfg->ca_dir && !(h->ca_dir = strdup(cfg->ca_dir)))
                 goto oom;

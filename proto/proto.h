@@ -241,6 +241,9 @@ ProtoIdentity *proto_identity_free(ProtoIdentity *id);
 /* rhsm.conf's server_timeout defaults to 180 s; a report that has not
  * completed in a minute is better retried later. */
 #define PROTO_DEFAULT_TIMEOUT_USEC (60 * UINT64_C(1000000))
+/* Either timeout is at least 1 ms (curl's 0 means none) and at most this:
+ * the configuration's [server] timeout goes up to 15 min. */
+#define PROTO_TIMEOUT_MAX_USEC (15 * 60 * UINT64_C(1000000))
 /* A consumer DTO with its cert and key is ~8 KiB; a job status a few KiB. */
 #define PROTO_DEFAULT_MAX_BODY (4U * 1024U * 1024U)
 
@@ -249,8 +252,8 @@ typedef struct ProtoServerConfig {
         const char *ca_dir; /* every *.pem in it is trusted; required unless use_system_ca */
         bool use_system_ca; /* also trust the system store (only when configured) */
         bool insecure; /* no server verification at all; warned about at creation */
-        uint64_t connect_timeout_usec; /* 0: default */
-        uint64_t timeout_usec; /* 0: default */
+        uint64_t connect_timeout_usec; /* 0: default; clamped to [1 ms, PROTO_TIMEOUT_MAX_USEC] */
+        uint64_t timeout_usec; /* 0: default; clamped the same way */
         size_t max_body; /* 0: default */
         /* rhsm.conf/hvmap.conf proxy; each part, when unset, from the first of
          * HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy (port 3128 when

@@ -433,3 +433,33 @@ Test(response, too_large_says_the_cap) {
         cr_expect(g.too_large);
         cr_expect_eq(g.body_cap, 16);
 }
+
+/* Issue 16: a timeout below a millisecond was 0 ms for curl, which means
+ * "no timeout at all"; it is clamped to 1 ms. */
+Test(response, tiny_timeout_is_not_no_timeout) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_free_ char *url = NULL;
+        sd_event *e = NULL;
+        ProtoHttp *h = NULL;
+        Got g = {};
+
+        /* Listens, never answers: only the transfer timeout can end it. */
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        cr_assert_eq(listen(fd, 4), 0);
+        cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &l), 0);
+        cr_assert_eq(sd_event_new(&e), 0);
+        g.e = e;
+        cr_assert_eq(event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 5 * 1000000, 1000, on_deadline, e),
+                     0);
+        cr_assert_eq(proto_http_new(e, &(ProtoServerConfig){ .insecure = true, .timeout_usec = 1 }, &h), 0);
+        cr_assert_gt(asprintf(&url, "https://127.0.0.1:%d/x", ntohs(a.sin_port)), 0);
+        cr_assert_eq(proto_http_start(h, &(ProtoHttpRequest){ .method = "GET", .url = url }, on_got, &g), 0);
+        cr_expect_eq(sd_event_loop(e), 0, "a 1 us timeout never fired");
+        cr_expect_eq(g.curl_code, 28 /* CURLE_OPERATION_TIMEDOUT */);
+        proto_http_free(h);
+        sd_event_unref(e);
+        close(fd);
+}
