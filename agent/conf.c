@@ -636,7 +636,7 @@ int config_parse_text(Config *c, const char *file, const char *text, size_t len,
                 return -ENOMEM;
 
         for (;;) {
-                _cleanup_free_ char *raw = NULL;
+                _cleanup_erase_ char *raw = NULL; /* the line may hold a secret */
                 char *line, *eq, *key, *value, hint[128];
                 const ConfigKey *k;
                 bool has_nul;
@@ -805,7 +805,7 @@ static void warn_readable_secret(const Config *c, const char *path) {
 
 /* Reads and parses one file. Missing is fine when optional. */
 static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_erase_ char *text = NULL; /* may hold the proxy password */
         char reason[512];
         size_t len;
         int r;

@@ -799,6 +799,7 @@ int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallbac
         t->cb = cb;
         t->userdata = userdata;
         buf_init(&t->body, h->max_body);
+        t->body.secret = true; /* a consumer's body holds its private key */
         LIST_PREPEND(transfers, h->transfers, t);
         h->n_transfers++;
 

@@ -460,6 +460,12 @@ static int parse_root(const char *buf, size_t len, cJSON **ret) {
         return 0;
 }
 
+/* Wipes a secret string value in a parse tree before it is freed. */
+static void wipe_string(const cJSON *v) {
+        if (cJSON_IsString(v) && v->valuestring)
+                explicit_bzero(v->valuestring, strlen(v->valuestring));
+}
+
 /* Copies obj[key] when it is a string; absent or null → NULL; any other type
  * is -EBADMSG. */
 static int get_string(const cJSON *obj, const char *key, char **ret) {
@@ -582,6 +588,8 @@ int proto_parse_consumer(const char *buf, size_t len, ProtoConsumer *ret) {
                 r = get_string(idcert, "key", &c.key_pem);
                 if (r < 0)
                         return r;
+                /* The parse tree's copy of the private key dies with the tree, wiped. */
+                wipe_string(cJSON_GetObjectItemCaseSensitive(idcert, "key"));
                 r = get_object(idcert, "serial", &serial);
                 if (r < 0)
                         return r;
