@@ -39,6 +39,18 @@ static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *ret_cp) {
         return k + 1;
 }
 
+bool utf8_valid(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+        uint32_t cp;
+
+        for (size_t i = 0, k; i < n; i += k) {
+                k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i, &cp);
+                if (k == 0)
+                        return false;
+        }
+        return true;
+}
+
 char *escape_control(const char *s, size_t max) {
         const unsigned char *p = (const unsigned char *) (s ? s : "");
         size_t n = strnlen((const char *) p, max), o = 0;

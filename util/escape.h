@@ -5,6 +5,7 @@
  * sequence drive the terminal. Pure; does not log. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Returns a new string: the first max bytes of s (SIZE_MAX for all; a cut
@@ -15,3 +16,7 @@
  * nothing more, and the result is one line of valid UTF-8. s NULL gives "".
  * NULL only on ENOMEM; the caller frees. */
 char *escape_control(const char *s, size_t max);
+
+/* Whether the n bytes are well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF). Pure. */
+bool utf8_valid(const char *s, size_t n);

@@ -54,3 +54,13 @@ Test(escape, result_is_one_line) {
                 cr_expect(*p >= 0x20 && *p != 0x7f, "control byte 0x%02x left at %td", *p,
                           (const char *) p - out);
 }
+
+Test(escape, utf8_valid) {
+        cr_expect(utf8_valid("", 0));
+        cr_expect(utf8_valid("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
+        cr_expect_not(utf8_valid("\xc0\xaf", 2));
+        cr_expect_not(utf8_valid("\xed\xa0\x80", 3));
+        cr_expect_not(utf8_valid("\xf4\x90\x80\x80", 4));
+        cr_expect_not(utf8_valid("\xe2\x82", 2));
+        cr_expect_not(utf8_valid("\xff", 1));
+}
