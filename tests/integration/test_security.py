@@ -237,7 +237,9 @@ class IdentityReplacementIsAtomic(unittest.TestCase):
             return p.returncode, live[-1] if live else None
 
         self.kill_at_each_rename(force, check)
-        leftovers = [n for n in os.listdir(st.state_dir) if n.startswith(".")]
+        # The kills leave state.json's temporaries (the daemon removes them
+        # when it starts), never a staged identity once a save completed.
+        leftovers = [n for n in os.listdir(st.state_dir) if n.startswith(".identity")]
         self.assertEqual(leftovers, [], "the last, complete register left %s" % leftovers)
 
 
