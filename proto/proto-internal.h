@@ -30,9 +30,9 @@ bool proto_json_has_escaped_nul(const char *buf, size_t len);
 bool proto_uuid_valid(const char *s);
 /* A job id: [A-Za-z0-9_-]{1,128}. */
 bool proto_job_id_valid(const char *s);
-/* escape_control() (util/escape.h): the first max bytes of s (cut at a
- * UTF-8 boundary), control characters escaped ("\n", "\x1b"), so a
- * server's text is one line. NULL on ENOMEM. */
+/* escape_control() (util/escape.h): s with control characters escaped
+ * ("\n", "\x1b"), so a server's text is one line, in at most max bytes. NULL
+ * on ENOMEM. */
 char *proto_sanitize_text(const char *s, size_t max);
 
 /* ---- http.c ---- */

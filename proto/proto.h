@@ -141,7 +141,7 @@ bool proto_job_state_is_terminal(ProtoJobState s);
 const char *proto_job_state_to_string(ProtoJobState s);
 
 typedef struct ProtoErrorBody {
-        char *display_message; /* the server's first 512 bytes, control characters escaped */
+        char *display_message; /* control characters escaped, at most 512 bytes */
         char *request_uuid;
         char *deleted_id;
 } ProtoErrorBody;

@@ -53,56 +53,47 @@ bool utf8_valid(const char *s, size_t n) {
 
 char *escape_control(const char *s, size_t max) {
         const unsigned char *p = (const unsigned char *) (s ? s : "");
-        size_t n = strnlen((const char *) p, max), o = 0;
+        size_t n = strlen((const char *) p), o = 0, cap;
         char *out;
 
-        /* Do not cut a UTF-8 sequence in half: an incomplete tail is dropped. */
-        if (s && n == max && p[n] != 0) {
-                size_t back = n;
-
-                while (back > 0 && (p[back - 1] & 0xc0) == 0x80)
-                        back--;
-                if (back > 0 && p[back - 1] >= 0xc0) {
-                        uint32_t cp;
-
-                        if (utf8_seq(p + back - 1, n - back + 1, &cp) == 0)
-                                n = back - 1;
-                }
-        }
-        /* Each input byte becomes at most 4 output bytes. */
-        if (n > (SIZE_MAX - 1) / 4)
-                return NULL;
-        out = malloc(n * 4 + 1);
+        /* Each input byte becomes at most 4 output bytes, and no more than max are written. */
+        cap = n > (SIZE_MAX - 1) / 4 ? SIZE_MAX - 1 : n * 4;
+        if (cap > max)
+                cap = max;
+        out = malloc(cap + 1);
         if (!out)
                 return NULL;
         for (size_t i = 0; i < n;) {
                 unsigned char c = p[i];
+                char unit[8];
                 uint32_t cp = 0;
-                size_t k;
+                size_t k, len;
 
                 if (c >= 0x20 && c < 0x7f) {
-                        out[o++] = (char) c;
-                        i++;
-                        continue;
+                        unit[0] = (char) c;
+                        len = k = 1;
+                } else if (c == '\n' || c == '\r' || c == '\t') {
+                        unit[0] = '\\';
+                        unit[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+                        len = 2;
+                        k = 1;
+                } else if (c >= 0x80 && (k = utf8_seq(p + i, n - i, &cp)) > 0 &&
+                           !(cp >= 0x80 && cp <= 0x9f)) {
+                        memcpy(unit, p + i, k);
+                        len = k;
+                } else {
+                        /* A control character, or a byte that is not UTF-8 (a C1
+                         * control's two bytes each get their own escape). */
+                        (void) snprintf(unit, sizeof unit, "\\x%02x", c);
+                        len = 4;
+                        k = 1;
                 }
-                if (c == '\n' || c == '\r' || c == '\t') {
-                        out[o++] = '\\';
-                        out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-                        i++;
-                        continue;
-                }
-                k = c >= 0x80 ? utf8_seq(p + i, n - i, &cp) : 0;
-                if (k > 0 && !(cp >= 0x80 && cp <= 0x9f)) {
-                        memcpy(out + o, p + i, k);
-                        o += k;
-                        i += k;
-                        continue;
-                }
-                /* A control character, or a byte that is not UTF-8 (a C1
-                 * control's two bytes each get their own escape). */
-                (void) snprintf(out + o, 5, "\\x%02x", c);
-                o += 4;
-                i++;
+                /* Never half an escape or half a character at the cut. */
+                if (o + len > cap)
+                        break;
+                memcpy(out + o, unit, len);
+                o += len;
+                i += k;
         }
         out[o] = '\0';
         return out;

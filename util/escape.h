@@ -8,13 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Returns a new string: the first max bytes of s (SIZE_MAX for all; a cut
- * never splits a UTF-8 sequence) with newline, carriage return and tab as
- * "\n", "\r", "\t", every other C0 control character, DEL, the C1 controls
- * (U+0080..U+009F) and each byte that is not part of valid UTF-8 as "\xNN";
- * everything else, backslash included, as is. So escaping twice changes
- * nothing more, and the result is one line of valid UTF-8. s NULL gives "".
- * NULL only on ENOMEM; the caller frees. */
+/* Returns a new string of at most max bytes (SIZE_MAX: no limit; a cut
+ * never splits an escape or a UTF-8 sequence): s with newline, carriage
+ * return and tab as "\n", "\r", "\t", every other C0 control character,
+ * DEL, the C1 controls (U+0080..U+009F) and each byte that is not part of
+ * valid UTF-8 as "\xNN"; everything else, backslash included, as is. So
+ * escaping twice changes nothing more, and the result is one line of valid
+ * UTF-8. s NULL gives "". NULL only on ENOMEM; the caller frees. */
 char *escape_control(const char *s, size_t max);
 
 /* Whether the n bytes are well-formed UTF-8 (no overlongs, surrogates or

@@ -35,10 +35,14 @@ Test(escape, table) {
         expect("\xff\xfe", SIZE_MAX, "\\xff\\xfe");
         expect("\xc0\xaf", SIZE_MAX, "\\xc0\\xaf"); /* overlong '/' */
         expect("\xed\xa0\x80", SIZE_MAX, "\\xed\\xa0\\x80"); /* a surrogate */
-        /* A cut at max never splits a UTF-8 sequence. */
+        /* At most max bytes out; a cut never splits a UTF-8 sequence or an escape. */
         expect("ab\xe2\x82\xac", 4, "ab");
         expect("ab\xe2\x82\xac", 5, "ab\xe2\x82\xac");
         expect("abcdef", 3, "abc");
+        expect("ab\ncd", 3, "ab");
+        expect("ab\ncd", 4, "ab\\n");
+        expect("a\x01", 4, "a");
+        expect("a\x01", 5, "a\\x01");
 }
 
 Test(escape, result_is_one_line) {
