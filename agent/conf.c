@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "proto/proto.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -582,6 +583,24 @@ static char *unquote(char *s) {
         return s;
 }
 
+/* For a line without "=": when it starts with a key of section (the
+ * rhsm.conf habit "password: x"), "; if this sets password, write ..." —
+ * only a name from the table is ever shown, never the rest of the line. */
+static void known_key_hint(const char *section, const char *line, char *buf, size_t bufsz) {
+        size_t n = strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+        buf[0] = '\0';
+        if (!section || n == 0)
+                return;
+        for (size_t i = 0; i < config_keys_count; i++)
+                if (strcasecmp(config_keys[i].section, section) == 0 && strlen(config_keys[i].key) == n &&
+                    strncasecmp(config_keys[i].key, line, n) == 0) {
+                        (void) snprintf(buf, bufsz, "; if this sets %s, write \"%s = ...\"",
+                                        config_keys[i].key, config_keys[i].key);
+                        return;
+                }
+}
+
 /* Iterates lines: returns the next line (NUL-terminated copy in *buf) or
  * NULL at the end. Reports embedded NUL bytes by setting *has_nul. */
 typedef struct LineReader {
@@ -617,7 +636,7 @@ int config_parse_text(Config *c, const char *file, const char *text, size_t len,
                 return -ENOMEM;
 
         for (;;) {
-                _cleanup_free_ char *raw = NULL;
+                _cleanup_erase_ char *raw = NULL; /* the line may hold a secret */
                 char *line, *eq, *key, *value, hint[128];
                 const ConfigKey *k;
                 bool has_nul;
@@ -640,9 +659,11 @@ int config_parse_text(Config *c, const char *file, const char *text, size_t len,
                 if (*line == '[') {
                         char *end = strchr(line, ']');
 
+                        /* Not the line itself: it may be a secret that lost its "key =". */
                         if (!end || trim(end + 1)[0] != '\0') {
-                                nerr += errors_add(errors, file, lr.line, "malformed section header \"%s\"",
-                                                   line);
+                                nerr += errors_add(errors, file, lr.line,
+                                                   "malformed section header: expected \"[name]\" alone on "
+                                                   "the line (the line is not shown, it may hold a secret)");
                                 skip_section = true;
                                 continue;
                         }
@@ -662,8 +683,12 @@ int config_parse_text(Config *c, const char *file, const char *text, size_t len,
 
                 eq = strchr(line, '=');
                 if (!eq) {
-                        nerr += errors_add(errors, file, lr.line, "expected \"key = value\", got \"%s\"",
-                                           line);
+                        known_key_hint(section, line, hint, sizeof hint);
+                        nerr += errors_add(
+                                errors, file, lr.line,
+                                "expected \"key = value\"%s (the line is not shown, it may hold a "
+                                "secret)",
+                                hint);
                         continue;
                 }
                 *eq = '\0';
@@ -743,9 +768,44 @@ static int strv_push(char ***l, const char *s) {
         return nl[n] ? 0 : -ENOMEM;
 }
 
+/* A missing file that is a symbolic link: say where it points, since its
+ * settings are silently absent otherwise. */
+static void warn_dangling(const char *path) {
+        char target[512];
+        ssize_t n = readlink(path, target, sizeof target - 1);
+
+        if (n < 0)
+                return;
+        target[n] = '\0';
+        log_warning("%s is a symbolic link to %s, which does not exist; ignoring it", path, target);
+}
+
+/* A file that set a secret (proxy password) and that others may read: the
+ * secret is not a secret. Says so once per file. */
+static void warn_readable_secret(const Config *c, const char *path) {
+        struct stat st;
+
+        for (size_t i = 0; i < config_keys_count; i++) {
+                const ConfigOrigin *o = &c->origins[i];
+
+                /* rhsm.conf is subscription-manager's, world-readable by design. */
+                if (config_keys[i].type != CONFIG_SECRET ||
+                    !*(char *const *) cfield_of(c, &config_keys[i]) || o->kind != ORIGIN_FILE ||
+                    !streq_ptr(o->file, path))
+                        continue;
+                if (stat(path, &st) == 0 && fs_mode_readable_by_others(&st))
+                        log_warning("%s:%u: sets the secret [%s] %s but is readable by %s (mode %04o); run "
+                                    "chmod 0600 %s",
+                                    path, o->line, config_keys[i].section, config_keys[i].key,
+                                    st.st_mode & S_IROTH ? "every user" : "its group",
+                                    (unsigned) (st.st_mode & 07777), path);
+                return;
+        }
+}
+
 /* Reads and parses one file. Missing is fine when optional. */
 static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_erase_ char *text = NULL; /* may hold the proxy password */
         char reason[512];
         size_t len;
         int r;
@@ -753,8 +813,10 @@ static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors
         /* A configuration someone else could have written is not ours:
          * it names the server, the CA and the state dir. */
         r = read_file_trusted(path, CONFIG_FILE_MAX, 0, &text, &len, reason, sizeof(reason));
-        if (r == -ENOENT)
+        if (r == -ENOENT) {
+                warn_dangling(path);
                 return 0;
+        }
         if (r == -EPERM && reason[0])
                 return errors_add(errors, path, 0, "refusing to read it: %s", reason);
         if (r == -EFBIG)
@@ -762,11 +824,16 @@ static int load_one(Config *c, const char *path, bool rhsm, ConfigErrors *errors
                                   CONFIG_FILE_MAX);
         if (r < 0)
                 return errors_add(errors, path, 0, "cannot read: %s", strerror(-r));
+        if (reason[0]) /* a warning: its directory is writable by others */
+                log_warning("%s", reason);
         r = strv_push(&c->files_read, path);
         if (r < 0)
                 return r;
-        return rhsm ? config_parse_rhsm_text(c, path, text, len)
-                    : config_parse_text(c, path, text, len, errors);
+        r = rhsm ? config_parse_rhsm_text(c, path, text, len)
+                 : config_parse_text(c, path, text, len, errors);
+        if (r >= 0)
+                warn_readable_secret(c, path);
+        return r;
 }
 
 static int conf_filter(const struct dirent *de) {
@@ -792,6 +859,12 @@ int config_load(Config *c, const char *config_dir, const char *rhsm_conf, Config
         n = scandir(dropin_dir, &list, conf_filter, alphasort);
         if (n < 0 && errno != ENOENT && errno != ENOTDIR)
                 nerr += errors_add(errors, dropin_dir, 0, "cannot list: %m");
+        if (n > CONFIG_DROPINS_MAX)
+                nerr += errors_add(
+                        errors, dropin_dir, 0,
+                        "holds %d drop-ins, more than %d; the rest would be ignored: merge some of "
+                        "them",
+                        n, CONFIG_DROPINS_MAX);
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *path = NULL;
 
@@ -861,14 +934,13 @@ char *config_server_url(const Config *c) {
         return url;
 }
 
-/* Checks "https://host[:port][/path]" (http:// only when insecure). */
-static bool url_valid(const char *url, bool insecure) {
+/* Checks "https://host[:port][/path]". Never http://, even when insecure:
+ * the client speaks TLS only (insecure skips verifying the certificate). */
+static bool url_valid(const char *url) {
         const char *host, *end;
 
         if (strncmp(url, "https://", 8) == 0)
                 host = url + 8;
-        else if (insecure && strncmp(url, "http://", 7) == 0)
-                host = url + 7;
         else
                 return false;
         if (*host == '[') {
@@ -914,6 +986,18 @@ static int ca_dir_check(const char *dir) {
         return npem;
 }
 
+/* A string key whose value must fit a server field (proto_check_text()). */
+static int check_text_key(const Config *c, const char *section, const char *key, size_t max,
+                          ConfigErrors *errors) {
+        const ConfigKey *k = key_find(section, key);
+        const char *v = *(char *const *) cfield_of(c, k);
+        char err[PROTO_ERROR_MAX], where[512];
+
+        if (!v || proto_check_text(k->key, v, max, err, sizeof err) >= 0)
+                return 0;
+        return errors_add(errors, origin_where(c, k, where, sizeof where), 0, "%s", err);
+}
+
 int config_validate(const Config *c, bool need_server, ConfigErrors *errors) {
         char where[512];
         int nerr = 0;
@@ -924,15 +1008,29 @@ int config_validate(const Config *c, bool need_server, ConfigErrors *errors) {
                                    "splay must not exceed interval");
         }
 
+        /* What the server refuses in every report is no mapping at all:
+         * `print` and `run` would build it only to fail. */
+        nerr += check_text_key(c, "host", "name", PROTO_NAME_MAX, errors);
+        nerr += check_text_key(c, "host", "hypervisor_id_override", PROTO_FIELD_MAX, errors);
+        if (c->name && c->name[0] == '#') {
+                const ConfigKey *k = key_find("host", "name");
+                nerr += errors_add(errors, origin_where(c, k, where, sizeof where), 0,
+                                   "name = \"%s\" starts with '#', which the server refuses", c->name);
+        }
+
         if (!need_server)
                 return nerr;
 
         if (c->url) {
                 const ConfigKey *k = key_find("server", "url");
-                if (!url_valid(c->url, c->insecure))
+                if (!url_valid(c->url))
                         nerr += errors_add(errors, origin_where(c, k, where, sizeof where), 0,
-                                           "url = \"%s\" is not a valid https://HOST[:PORT]/PREFIX URL",
-                                           c->url);
+                                           "url = \"%s\" is not a valid https://HOST[:PORT]/PREFIX URL%s",
+                                           c->url,
+                                           strncasecmp(c->url, "http://", 7) == 0
+                                                   ? " (hvmap speaks only https; insecure = yes skips "
+                                                     "checking the server's certificate, not TLS)"
+                                                   : "");
         } else if (!c->hostname)
                 nerr += errors_add(errors, NULL, 0,
                                    "no server configured: set [server] url in hvmap.conf (e.g. "
@@ -941,7 +1039,7 @@ int config_validate(const Config *c, bool need_server, ConfigErrors *errors) {
                 _cleanup_free_ char *url = config_server_url(c);
                 const ConfigKey *k = key_find("server", "hostname");
 
-                if (!url || !url_valid(url, c->insecure))
+                if (!url || !url_valid(url))
                         nerr += errors_add(errors, origin_where(c, k, where, sizeof where), 0,
                                            "hostname = \"%s\" does not make a valid server URL",
                                            c->hostname);

@@ -17,6 +17,7 @@
 #include "agent/state.h"
 #include "agent/verbs.h"
 #include "util/cleanup-libs.h"
+#include "util/escape.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -40,14 +41,132 @@ static void add_str(cJSON *o, const char *key, const char *v) {
                 (void) cJSON_AddNullToObject(o, key);
 }
 
-static char *age(uint64_t realtime_usec, char *buf, size_t bufsz) {
-        uint64_t now = app_now_usec(CLOCK_REALTIME);
-
+static char *age(uint64_t realtime_usec, uint64_t now, char *buf, size_t bufsz) {
         if (realtime_usec == 0 || realtime_usec > now)
                 (void) snprintf(buf, bufsz, "-");
         else
                 format_duration(buf, bufsz, (now - realtime_usec) / USEC_PER_SEC * USEC_PER_SEC);
         return buf;
+}
+
+int status_format_json(const StatusView *v, char **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+        const ProtoIdentity *id = v->id;
+        const State st = *v->state;
+        bool running = v->running;
+        int id_r = v->id_r;
+        const char *url = v->url, *id_err = v->id_err;
+        cJSON *ident, *rep, *dmn;
+
+        if (!o)
+                return -ENOMEM;
+        add_str(o, "server", url);
+        ident = cJSON_AddObjectToObject(o, "identity");
+        if (ident) {
+                (void) cJSON_AddBoolToObject(ident, "registered", id_r >= 0);
+                add_str(ident, "source", v->own ? "hvmap" : "subscription-manager");
+                add_str(ident, "uuid", id ? id->uuid : NULL);
+                add_str(ident, "owner", id ? id->owner : NULL);
+                add_str(ident, "server", id ? id->server_url : NULL);
+                add_time(ident, "expires", id ? (uint64_t) id->not_after * USEC_PER_SEC : 0);
+                add_str(ident, "error", id_r < 0 && id_r != -ENOENT ? id_err : NULL);
+                add_str(ident, "warning", id ? id->warning : NULL);
+        }
+        rep = cJSON_AddObjectToObject(o, "report");
+        if (rep) {
+                add_time(rep, "last_accepted", st.accepted_at_usec);
+                if (st.accepted_at_usec)
+                        (void) cJSON_AddNumberToObject(rep, "last_accepted_age_sec",
+                                                       (double) ((v->now_usec > st.accepted_at_usec
+                                                                          ? v->now_usec - st.accepted_at_usec
+                                                                          : 0) /
+                                                                 USEC_PER_SEC));
+                (void) cJSON_AddNumberToObject(rep, "accepted_guests", (double) st.accepted_guests);
+                add_time(rep, "last_attempt", st.last_attempt_usec);
+                add_str(rep, "last_result", st.last_result);
+                (void) cJSON_AddNumberToObject(rep, "last_http_status", (double) st.last_http_status);
+                add_str(rep, "last_error", st.last_message);
+                (void) cJSON_AddNumberToObject(rep, "consecutive_failures",
+                                               (double) st.consecutive_failures);
+                add_time(rep, "next", running ? st.next_report_usec : 0);
+                (void) cJSON_AddNumberToObject(rep, "reports_sent", (double) st.reports_sent);
+        }
+        dmn = cJSON_AddObjectToObject(o, "daemon");
+        if (dmn) {
+                (void) cJSON_AddBoolToObject(dmn, "running", running);
+                if (running)
+                        (void) cJSON_AddNumberToObject(dmn, "pid", (double) st.pid);
+                else
+                        (void) cJSON_AddNullToObject(dmn, "pid");
+                add_str(dmn, "phase", running ? st.phase : "stopped");
+                add_time(dmn, "updated", st.updated_usec);
+                add_str(dmn, "libvirt", running ? st.libvirt_state : NULL);
+                add_time(dmn, "libvirt_since", running ? st.libvirt_since_usec : 0);
+                add_str(dmn, "libvirt_error", running ? st.libvirt_error : NULL);
+                (void) cJSON_AddNumberToObject(dmn, "guests", (double) st.guests);
+                (void) cJSON_AddNumberToObject(dmn, "loop_wakeups", (double) st.loop_wakeups);
+        }
+        *ret = cJSON_Print(o);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int status_print_text(const StatusView *v, FILE *f) {
+        const ProtoIdentity *id = v->id;
+        const State st = *v->state;
+        bool running = v->running;
+        int id_r = v->id_r;
+        const char *url = v->url, *id_err = v->id_err;
+
+        /* Every string here may come from the server, a certificate
+         * or libvirt: one escaped line each, so none can forge another. */
+        _cleanup_free_ char *e_url = escape_control(url, SIZE_MAX),
+                            *e_uuid = escape_control(id ? id->uuid : NULL, SIZE_MAX),
+                            *e_owner = escape_control(id ? strna(id->owner) : NULL, SIZE_MAX),
+                            *e_err = escape_control(strna(id_err), SIZE_MAX),
+                            *e_warn = escape_control(id ? id->warning : NULL, SIZE_MAX),
+                            *e_phase = escape_control(strna(st.phase), SIZE_MAX),
+                            *e_lv = escape_control(strna(st.libvirt_state), SIZE_MAX),
+                            *e_lverr = escape_control(st.libvirt_error, SIZE_MAX),
+                            *e_result = escape_control(strna(st.last_result), SIZE_MAX),
+                            *e_msg = escape_control(st.last_message, SIZE_MAX);
+        char t1[64], t2[64];
+
+        if (!e_url || !e_uuid || !e_owner || !e_err || !e_warn || !e_phase || !e_lv || !e_lverr ||
+            !e_result || !e_msg)
+                return -ENOMEM;
+        (void) fprintf(f, "server:      %s\n", url ? e_url : "(none configured)");
+        if (id)
+                (void) fprintf(
+                        f, "identity:    %sconsumer %s in organization %s (certificate valid until %s)\n",
+                        v->own ? "" : "subscription-manager's ", e_uuid, e_owner,
+                        app_format_time((uint64_t) id->not_after * USEC_PER_SEC, t1, sizeof t1));
+        else if (id_r == -ENOENT)
+                (void) fprintf(f, "identity:    not registered (run 'hvmap register')\n");
+        else
+                (void) fprintf(f, "identity:    unusable: %s\n", e_err);
+        if (id && id->warning)
+                (void) fprintf(f, "warning:     %s\n", e_warn);
+        (void) fprintf(f, "daemon:      %s\n", running ? "running" : "not running");
+        if (running) {
+                (void) fprintf(f, "pid:         %lld\n", (long long) st.pid);
+                (void) fprintf(f, "phase:       %s\n", e_phase);
+                (void) fprintf(f, "libvirt:     %s since %s%s%s\n", e_lv,
+                               app_format_time(st.libvirt_since_usec, t1, sizeof t1),
+                               st.libvirt_error ? ": " : "", e_lverr);
+                (void) fprintf(f, "guests:      %llu\n", (unsigned long long) st.guests);
+                (void) fprintf(f, "next report: %s\n", app_format_time(st.next_report_usec, t1, sizeof t1));
+        }
+        (void) fprintf(f, "last accepted report: %s (%s ago), %llu guests\n",
+                       app_format_time(st.accepted_at_usec, t1, sizeof t1),
+                       age(st.accepted_at_usec, v->now_usec, t2, sizeof t2),
+                       (unsigned long long) st.accepted_guests);
+        if (st.last_attempt_usec)
+                (void) fprintf(f, "last attempt:         %s: %s%s%s\n",
+                               app_format_time(st.last_attempt_usec, t1, sizeof t1), e_result,
+                               st.last_message ? ": " : "", e_msg);
+        if (st.consecutive_failures)
+                (void) fprintf(f, "failures in a row:    %u\n", st.consecutive_failures);
+        return 0;
 }
 
 int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
@@ -76,101 +195,28 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
         st_r = state_load(c.state_dir, &st);
         running = st_r >= 0 && pid_alive(st.pid);
 
-        if (json) {
-                _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+        {
+                StatusView v = {
+                        .url = url,
+                        .id = id,
+                        .id_r = id_r,
+                        .id_err = id_err,
+                        .state = &st,
+                        .running = running,
+                        .own = own,
+                        .now_usec = app_now_usec(CLOCK_REALTIME),
+                };
                 _cleanup_free_ char *text = NULL;
-                cJSON *ident, *rep, *dmn;
 
-                if (!o)
-                        return EX_OSERR;
-                add_str(o, "server", url);
-                ident = cJSON_AddObjectToObject(o, "identity");
-                if (ident) {
-                        (void) cJSON_AddBoolToObject(ident, "registered", id_r >= 0);
-                        add_str(ident, "source", own ? "hvmap" : "subscription-manager");
-                        add_str(ident, "uuid", id ? id->uuid : NULL);
-                        add_str(ident, "owner", id ? id->owner : NULL);
-                        add_str(ident, "server", id ? id->server_url : NULL);
-                        add_time(ident, "expires", id ? (uint64_t) id->not_after * USEC_PER_SEC : 0);
-                        add_str(ident, "error", id_r < 0 && id_r != -ENOENT ? id_err : NULL);
-                }
-                rep = cJSON_AddObjectToObject(o, "report");
-                if (rep) {
-                        add_time(rep, "last_accepted", st.accepted_at_usec);
-                        if (st.accepted_at_usec)
-                                (void) cJSON_AddNumberToObject(
-                                        rep, "last_accepted_age_sec",
-                                        (double) ((app_now_usec(CLOCK_REALTIME) - st.accepted_at_usec) /
-                                                  USEC_PER_SEC));
-                        (void) cJSON_AddNumberToObject(rep, "accepted_guests", (double) st.accepted_guests);
-                        add_time(rep, "last_attempt", st.last_attempt_usec);
-                        add_str(rep, "last_result", st.last_result);
-                        (void) cJSON_AddNumberToObject(rep, "last_http_status",
-                                                       (double) st.last_http_status);
-                        add_str(rep, "last_error", st.last_message);
-                        (void) cJSON_AddNumberToObject(rep, "consecutive_failures",
-                                                       (double) st.consecutive_failures);
-                        add_time(rep, "next", running ? st.next_report_usec : 0);
-                        (void) cJSON_AddNumberToObject(rep, "reports_sent", (double) st.reports_sent);
-                }
-                dmn = cJSON_AddObjectToObject(o, "daemon");
-                if (dmn) {
-                        (void) cJSON_AddBoolToObject(dmn, "running", running);
-                        if (running)
-                                (void) cJSON_AddNumberToObject(dmn, "pid", (double) st.pid);
-                        else
-                                (void) cJSON_AddNullToObject(dmn, "pid");
-                        add_str(dmn, "phase", running ? st.phase : "stopped");
-                        add_time(dmn, "updated", st.updated_usec);
-                        add_str(dmn, "libvirt", running ? st.libvirt_state : NULL);
-                        add_time(dmn, "libvirt_since", running ? st.libvirt_since_usec : 0);
-                        add_str(dmn, "libvirt_error", running ? st.libvirt_error : NULL);
-                        (void) cJSON_AddNumberToObject(dmn, "guests", (double) st.guests);
-                        (void) cJSON_AddNumberToObject(dmn, "loop_wakeups", (double) st.loop_wakeups);
-                }
-                text = cJSON_Print(o);
-                if (text)
+                r = json ? status_format_json(&v, &text) : status_print_text(&v, stdout);
+                if (r >= 0 && text)
                         (void) printf("%s\n", text);
-        } else {
-                char t1[64], t2[64];
-
-                (void) printf("server:      %s\n", url ? url : "(none configured)");
-                if (id)
-                        (void) printf(
-                                "identity:    %sconsumer %s in organization %s (certificate valid until "
-                                "%s)\n",
-                                own ? "" : "subscription-manager's ", id->uuid, strna(id->owner),
-                                app_format_time((uint64_t) id->not_after * USEC_PER_SEC, t1, sizeof t1));
-                else if (id_r == -ENOENT)
-                        (void) printf("identity:    not registered (run 'hvmap register')\n");
-                else
-                        (void) printf("identity:    unusable: %s\n", strna(id_err));
-                (void) printf("daemon:      %s\n", running ? "running" : "not running");
-                if (running) {
-                        (void) printf("pid:         %lld\n", (long long) st.pid);
-                        (void) printf("phase:       %s\n", strna(st.phase));
-                        (void) printf("libvirt:     %s since %s%s%s\n", strna(st.libvirt_state),
-                                      app_format_time(st.libvirt_since_usec, t1, sizeof t1),
-                                      st.libvirt_error ? ": " : "", strempty(st.libvirt_error));
-                        (void) printf("guests:      %llu\n", (unsigned long long) st.guests);
-                        (void) printf("next report: %s\n",
-                                      app_format_time(st.next_report_usec, t1, sizeof t1));
-                }
-                (void) printf("last accepted report: %s (%s ago), %llu guests\n",
-                              app_format_time(st.accepted_at_usec, t1, sizeof t1),
-                              age(st.accepted_at_usec, t2, sizeof t2),
-                              (unsigned long long) st.accepted_guests);
-                if (st.last_attempt_usec)
-                        (void) printf("last attempt:         %s: %s%s%s\n",
-                                      app_format_time(st.last_attempt_usec, t1, sizeof t1),
-                                      strna(st.last_result), st.last_message ? ": " : "",
-                                      strempty(st.last_message));
-                if (st.consecutive_failures)
-                        (void) printf("failures in a row:    %u\n", st.consecutive_failures);
         }
         proto_identity_free(id);
         state_done(&st);
         config_free(&c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot format the status: %m"), EX_OSERR;
         return EX_OK;
 }
 

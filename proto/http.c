@@ -35,7 +35,7 @@
 /* Trust anchors are a few KiB each; rhsm's CA dir holds one or two. */
 #define CA_FILE_MAX (1024U * 1024U)
 #define CA_BUNDLE_MAX (8U * 1024U * 1024U)
-/* Header values we keep (request uuid, Retry-After, Content-Type). */
+/* Header values we keep (request uuid, Retry-After, Content-Type, Location). */
 #define HEADER_VALUE_MAX 128
 
 typedef struct Transfer Transfer;
@@ -57,6 +57,7 @@ struct Transfer {
         char *request_uuid;
         char *retry_after;
         char *content_type;
+        char *location;
         char errbuf[CURL_ERROR_SIZE];
         /* A request that never reached curl (CA dir unusable) completes from a defer source. */
         sd_event_source *defer;
@@ -363,6 +364,7 @@ static Transfer *transfer_free(Transfer *t) {
         free(t->request_uuid);
         free(t->retry_after);
         free(t->content_type);
+        free(t->location);
         free(t->local_text);
         free(t);
         return NULL;
@@ -374,11 +376,13 @@ static void transfer_complete(Transfer *t, CURLcode code) {
                 .curl_code = (int) code,
                 .local_error = t->local_error,
                 .too_large = t->too_large || code == CURLE_FILESIZE_EXCEEDED,
+                .body_cap = h->max_body,
                 .body = buf_str(&t->body),
                 .body_len = t->body.len,
                 .request_uuid = t->request_uuid,
                 .retry_after = t->retry_after,
                 .content_type = t->content_type,
+                .location = t->location,
         };
 
         if (t->local_error < 0)
@@ -583,6 +587,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 { "x-candlepin-request-uuid", offsetof(Transfer, request_uuid) },
                 { "retry-after", offsetof(Transfer, retry_after) },
                 { "content-type", offsetof(Transfer, content_type) },
+                { "location", offsetof(Transfer, location) },
         };
         Transfer *t = userdata;
         size_t n = size * nitems;
@@ -592,6 +597,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 t->request_uuid = mfree(t->request_uuid);
                 t->retry_after = mfree(t->retry_after);
                 t->content_type = mfree(t->content_type);
+                t->location = mfree(t->location);
                 return n;
         }
         for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
@@ -609,6 +615,31 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 header_keep((char **) ((char *) t + keep[i].offset), v, (size_t) (e - v));
         }
         return n;
+}
+
+int proto_retry_after_parse(const char *v, time_t now, uint64_t *ret_sec) {
+        size_t n = v ? strspn(v, "0123456789") : 0;
+        uint64_t sec = 0;
+        time_t t;
+
+        if (!v || !*v)
+                return -EINVAL;
+        if (v[n] == '\0') {
+                /* Digit by digit: past the cap it stays the cap, so a number
+                 * too large for 64 bits is a day, not "unusable". */
+                for (size_t i = 0; i < n && sec <= PROTO_RETRY_AFTER_MAX_SEC; i++)
+                        sec = sec * 10 + (uint64_t) (v[i] - '0');
+                *ret_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
+                return 0;
+        }
+        /* An HTTP-date has a comma ("Sun, 06 Nov 1994 08:49:37 GMT");
+         * curl_getdate() alone would take "5 s" or a bare year. */
+        t = strchr(v, ',') ? curl_getdate(v, NULL) : -1;
+        if (t < 0)
+                return -EINVAL;
+        sec = t > now ? (uint64_t) (t - now) : 0;
+        *ret_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
+        return 0;
 }
 
 static int on_defer(sd_event_source *s, void *userdata) {
@@ -768,6 +799,7 @@ int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallbac
         t->cb = cb;
         t->userdata = userdata;
         buf_init(&t->body, h->max_body);
+        t->body.secret = true; /* a consumer's body holds its private key */
         LIST_PREPEND(transfers, h->transfers, t);
         h->n_transfers++;
 
@@ -825,6 +857,14 @@ ProtoHttp *proto_http_free(ProtoHttp *h) {
         return NULL;
 }
 
+/* curl counts milliseconds and reads 0 as "no timeout": less than 1 ms is
+ * 1 ms, and more than PROTO_TIMEOUT_MAX_USEC is that. */
+static uint64_t clamp_timeout(uint64_t usec) {
+        if (usec < USEC_PER_MSEC)
+                return USEC_PER_MSEC;
+        return usec > PROTO_TIMEOUT_MAX_USEC ? PROTO_TIMEOUT_MAX_USEC : usec;
+}
+
 int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret) {
         ProtoHttp *h;
         uint8_t rnd[16];
@@ -846,8 +886,9 @@ int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret) {
 
         h->insecure = cfg->insecure;
         h->use_system_ca = cfg->use_system_ca;
-        h->connect_timeout_usec = cfg->connect_timeout_usec ?: PROTO_DEFAULT_CONNECT_TIMEOUT_USEC;
-        h->timeout_usec = cfg->timeout_usec ?: PROTO_DEFAULT_TIMEOUT_USEC;
+        h->connect_timeout_usec =
+                clamp_timeout(cfg->connect_timeout_usec ?: PROTO_DEFAULT_CONNECT_TIMEOUT_USEC);
+        h->timeout_usec = clamp_timeout(cfg->timeout_usec ?: PROTO_DEFAULT_TIMEOUT_USEC);
         h->max_body = cfg->max_body ?: PROTO_DEFAULT_MAX_BODY;
         if (cfg->ca_dir && !(h->ca_dir = strdup(cfg->ca_dir)))
                 goto oom;

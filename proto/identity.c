@@ -1,8 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The identity store: cert.pem, key.pem (0600) and consumer.json in the
- * state directory, written atomically (key first) and checked with OpenSSL
- * when loaded. Nothing here logs; callers get -errno and one line of text. */
+/* The identity store: cert.pem (0644: a certificate is public), key.pem
+ * (0600) and consumer.json in the state directory, checked with OpenSSL
+ * when loaded. Nothing here logs; callers get -errno and one line of text.
+ *
+ * Replacing an identity (renewal, `register --force`) is one step, so a
+ * crash at any point leaves the old identity or the new one, whole:
+ *
+ *   1. the new three files are written into DIR/.identity.new/ (each with
+ *      write_file_atomic(): synced); an old .identity.new is garbage and is
+ *      removed first;
+ *   2. rename(.identity.new, .identity.commit) — the commit point;
+ *   3. each file is renamed from .identity.commit/ over its place in DIR,
+ *      then .identity.commit is removed.
+ *
+ * Load reads each file from DIR/.identity.commit/ when it is still there,
+ * else from DIR, so the new identity is complete from step 2 on and the old
+ * one until then; the next save (or remove) finishes an interrupted step 3
+ * before doing anything else. No file of a pair is ever a temporary in DIR
+ * itself, so the daemon's start-up removal of ".NAME.XXXXXX" leftovers
+ * never deletes one. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +47,11 @@
 
 /* PEM files of an identity are a few KiB; consumer.json well under 1 KiB. */
 #define IDENTITY_FILE_MAX (256U * 1024U)
+#define STAGING_DIR ".identity.new"
+#define COMMIT_DIR ".identity.commit"
+
+/* The files of an identity, in the order they are moved into place. */
+static const char *const identity_files[] = { "key.pem", "cert.pem", "consumer.json" };
 
 static int no_password_cb(char *buf, int size, int rwflag, void *u) {
         /* Never prompt: an encrypted key is an error. */
@@ -180,8 +204,11 @@ static int check_pair(const char *cert_pem, size_t cert_len, const char *key_pem
 }
 
 /* Reads an identity file that must be ours (util/fs-check.h); flags add
- * FS_CHECK_NOFOLLOW for hvmap's own state dir. */
-static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *ret_len, char **ret_error) {
+ * FS_CHECK_NOFOLLOW for hvmap's own state dir and FS_CHECK_SECRET for the
+ * key. A warning (key readable by others, ...) lands in *warning unless one
+ * is there already. */
+static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *ret_len, char **warning,
+                     char **ret_error) {
         char reason[512];
         int r = read_file_trusted(path, IDENTITY_FILE_MAX, flags, ret, ret_len, reason, sizeof(reason));
 
@@ -189,15 +216,9 @@ static int read_file(const char *path, FsCheckFlags flags, char **ret, size_t *r
                 return proto_set_error(ret_error, r, "refusing %s", reason);
         if (r < 0)
                 return proto_set_error(ret_error, r, "cannot read %s: %s", path, strerror(-r));
+        if (reason[0] && warning && !*warning)
+                *warning = strdup(reason);
         return 0;
-}
-
-static void erase_buf(char **p, size_t len) {
-        if (*p) {
-                explicit_bzero(*p, len);
-                free(*p);
-                *p = NULL;
-        }
 }
 
 ProtoIdentity *proto_identity_free(ProtoIdentity *id) {
@@ -212,6 +233,7 @@ ProtoIdentity *proto_identity_free(ProtoIdentity *id) {
         free(id->hypervisor_id);
         free(id->server_url);
         free(id->serial);
+        free(id->warning);
         free(id);
         return NULL;
 }
@@ -235,7 +257,8 @@ int proto_parse_identity_json(const char *buf, size_t len, ProtoIdentity *ret) {
         const char *end = NULL;
         int r;
 
-        if (!buf || len == 0 || memchr(buf, 0, len) || !proto_utf8_valid(buf, len))
+        if (!buf || len == 0 || memchr(buf, 0, len) || proto_json_has_escaped_nul(buf, len) ||
+            !proto_utf8_valid(buf, len))
                 return -EBADMSG;
         root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
         if (!root || !cJSON_IsObject(root))
@@ -268,6 +291,110 @@ static int identity_paths(const char *dir, ProtoIdentity *id) {
         return 0;
 }
 
+/* Where name of the current identity is: DIR/.identity.commit/NAME while a
+ * committed replacement is being moved into place, else DIR/NAME. A commit
+ * dir that is not a plain directory (a symlink) is refused. */
+static int current_path(const char *dir, const char *name, char **ret, char **ret_error) {
+        _cleanup_free_ char *staged = NULL;
+        struct stat st;
+
+        if (asprintf(&staged, "%s/" COMMIT_DIR "/%s", dir, name) < 0)
+                return -ENOMEM;
+        if (lstat(staged, &st) == 0) {
+                *ret = TAKE_PTR(staged);
+                return 0;
+        }
+        if (errno != ENOENT && errno != ENOTDIR)
+                return proto_set_error(ret_error, -errno, "cannot read %s: %s", staged, strerror(errno));
+        staged = mfree(staged);
+        if (asprintf(&staged, "%s/" COMMIT_DIR, dir) < 0)
+                return -ENOMEM;
+        if (lstat(staged, &st) == 0 && !S_ISDIR(st.st_mode))
+                return proto_set_error(ret_error, -ELOOP,
+                                       "refusing %s: not a directory; remove it and register again", staged);
+        return asprintf(ret, "%s/%s", dir, name) < 0 ? -ENOMEM : 0;
+}
+
+/* Points id->cert_path and id->key_path at the current files (see above). */
+static int identity_current_paths(const char *dir, ProtoIdentity *id, char **ret_error) {
+        int r;
+
+        id->dir = strdup(dir);
+        if (!id->dir)
+                return -ENOMEM;
+        r = current_path(dir, "cert.pem", &id->cert_path, ret_error);
+        if (r < 0)
+                return r;
+        return current_path(dir, "key.pem", &id->key_path, ret_error);
+}
+
+static int fsync_dir(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (fd < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Removes the regular files in path and path itself; missing is fine. Only
+ * hvmap's own staging directories are given here. */
+static int remove_dir_files(const char *path) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+                    unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+        if (rmdir(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* Step 3 of a replacement (see the top of this file): moves what is left in
+ * DIR/.identity.commit into place and removes it. Idempotent, so another
+ * process finishing the same commit at the same time is harmless. */
+static int finish_commit(const char *dir, char **ret_error) {
+        _cleanup_free_ char *commit = NULL;
+        struct stat st;
+        int r;
+
+        if (asprintf(&commit, "%s/" COMMIT_DIR, dir) < 0)
+                return -ENOMEM;
+        if (lstat(commit, &st) < 0)
+                return errno == ENOENT ? 0
+                                       : proto_set_error(ret_error, -errno, "cannot read %s: %s", commit,
+                                                         strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return proto_set_error(ret_error, -ELOOP, "refusing %s: not a directory; remove it", commit);
+        for (size_t i = 0; i < ELEMENTSOF(identity_files); i++) {
+                _cleanup_free_ char *from = NULL, *to = NULL;
+
+                if (asprintf(&from, "%s/%s", commit, identity_files[i]) < 0 ||
+                    asprintf(&to, "%s/%s", dir, identity_files[i]) < 0)
+                        return -ENOMEM;
+                if (rename(from, to) < 0 && errno != ENOENT)
+                        return proto_set_error(ret_error, -errno, "cannot move %s into place: %s", from,
+                                               strerror(errno));
+        }
+        r = fsync_dir(dir);
+        if (r < 0)
+                return proto_set_error(ret_error, r, "cannot sync %s: %s", dir, strerror(-r));
+        r = remove_dir_files(commit);
+        if (r < 0)
+                return proto_set_error(ret_error, r, "cannot remove %s: %s", commit, strerror(-r));
+        return 0;
+}
+
 static int load_pair(ProtoIdentity *id, FsCheckFlags flags, const char *want_cn, char **ret_cn, char **ret_o,
                      char **ret_error) {
         _cleanup_free_ char *cert = NULL;
@@ -275,15 +402,15 @@ static int load_pair(ProtoIdentity *id, FsCheckFlags flags, const char *want_cn,
         size_t cert_len = 0, key_len = 0;
         int r;
 
-        r = read_file(id->cert_path, flags, &cert, &cert_len, ret_error);
+        /* The key first: its warning (readable by others) matters most. */
+        r = read_file(id->key_path, flags | FS_CHECK_SECRET, &key, &key_len, &id->warning, ret_error);
         if (r < 0)
                 return r;
-        r = read_file(id->key_path, flags, &key, &key_len, ret_error);
-        if (r < 0)
-                return r;
-        r = check_pair(cert, cert_len, key, key_len, id->cert_path, id->key_path, want_cn, id, ret_cn, ret_o,
-                       ret_error);
-        erase_buf(&key, key_len);
+        r = read_file(id->cert_path, flags, &cert, &cert_len, &id->warning, ret_error);
+        if (r >= 0)
+                r = check_pair(cert, cert_len, key, key_len, id->cert_path, id->key_path, want_cn, id,
+                               ret_cn, ret_o, ret_error);
+        key = erase_and_free_sized(key, key_len);
         return r;
 }
 
@@ -296,8 +423,13 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
 
         if (!dir)
                 return -EINVAL;
-        if (asprintf(&json_path, "%s/consumer.json", dir) < 0)
-                return -ENOMEM;
+        /* Finish an interrupted replacement when we may write here; when we
+         * may not (status as another user, a read-only file system), the
+         * union of the two directories below is the identity all the same. */
+        (void) finish_commit(dir, NULL);
+        r = current_path(dir, "consumer.json", &json_path, ret_error);
+        if (r < 0)
+                return r;
         r = read_file_trusted(json_path, IDENTITY_FILE_MAX, FS_CHECK_NOFOLLOW, &json, &len, reason,
                               sizeof(reason));
         if (r == -ENOENT)
@@ -309,10 +441,12 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
         id = calloc(1, sizeof(*id));
         if (!id)
                 return -ENOMEM;
+        if (reason[0]) /* a warning: the state dir is writable by others */
+                id->warning = strdup(reason);
         r = proto_parse_identity_json(json, len, id);
         if (r < 0)
                 return proto_set_error(ret_error, r, "%s is not a valid hvmap identity", json_path);
-        r = identity_paths(dir, id);
+        r = identity_current_paths(dir, id, ret_error);
         if (r < 0)
                 return r;
         r = load_pair(id, FS_CHECK_NOFOLLOW, id->uuid, NULL, NULL, ret_error);
@@ -368,10 +502,57 @@ static int write_consumer_json(const char *path, const ProtoIdentity *id, const 
         return write_file_atomic(path, s, strlen(s), 0644);
 }
 
+/* Steps 1 and 2: the new files in DIR/.identity.new, then the commit. */
+static int stage_and_commit(const char *dir, const ProtoConsumer *c, const ProtoIdentity *check,
+                            const char *server_url, char **ret_error) {
+        _cleanup_free_ char *staging = NULL, *commit = NULL, *kp = NULL, *cp = NULL, *jp = NULL;
+        int r;
+
+        if (asprintf(&staging, "%s/" STAGING_DIR, dir) < 0 || asprintf(&commit, "%s/" COMMIT_DIR, dir) < 0 ||
+            asprintf(&kp, "%s/key.pem", staging) < 0 || asprintf(&cp, "%s/cert.pem", staging) < 0 ||
+            asprintf(&jp, "%s/consumer.json", staging) < 0)
+                return -ENOMEM;
+        /* What an interrupted save left before its commit is garbage. */
+        r = remove_dir_files(staging);
+        if (r < 0)
+                return proto_set_error(ret_error, r, "cannot remove the leftover %s: %s", staging,
+                                       strerror(-r));
+        if (mkdir(staging, 0700) < 0)
+                return proto_set_error(ret_error, -errno, "cannot create %s: %s", staging, strerror(errno));
+        r = write_file_atomic(kp, c->key_pem, strlen(c->key_pem), 0600);
+        if (r < 0) {
+                (void) proto_set_error(ret_error, r, "cannot write %s: %s", kp, strerror(-r));
+                goto fail;
+        }
+        r = write_file_atomic(cp, c->cert_pem, strlen(c->cert_pem), 0644);
+        if (r < 0) {
+                (void) proto_set_error(ret_error, r, "cannot write %s: %s", cp, strerror(-r));
+                goto fail;
+        }
+        r = write_consumer_json(jp, check, c, server_url);
+        if (r < 0) {
+                (void) proto_set_error(ret_error, r, "cannot write %s: %s", jp, strerror(-r));
+                goto fail;
+        }
+        if (rename(staging, commit) < 0) {
+                r = -errno;
+                (void) proto_set_error(ret_error, r, "cannot rename %s to %s: %s", staging, commit,
+                                       strerror(-r));
+                goto fail;
+        }
+        /* Committed: from here on load sees the new identity. A failed sync
+         * only weakens durability across a power loss. */
+        (void) fsync_dir(dir);
+        return 0;
+
+fail:
+        (void) remove_dir_files(staging);
+        return r;
+}
+
 int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *server_url, ProtoIdentity **ret,
                         char **ret_error) {
         _cleanup_(proto_identity_freep) ProtoIdentity *check = NULL;
-        _cleanup_free_ char *json_path = NULL;
         int r;
 
         if (!dir || !c || !c->uuid)
@@ -388,40 +569,48 @@ int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *ser
                        ret_error);
         if (r < 0)
                 return r;
-        r = identity_paths(dir, check);
-        if (r < 0)
-                return r;
-        if (asprintf(&json_path, "%s/consumer.json", dir) < 0)
-                return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return proto_set_error(ret_error, -errno, "cannot create %s: %s", dir, strerror(errno));
-        /* Key first: a crash in between leaves a key without its cert, which load refuses, never a cert
-         * whose key is gone. */
-        r = write_file_atomic(check->key_path, c->key_pem, strlen(c->key_pem), 0600);
+        /* An earlier replacement that was committed but not finished goes first. */
+        r = finish_commit(dir, ret_error);
         if (r < 0)
-                return proto_set_error(ret_error, r, "cannot write %s: %s", check->key_path, strerror(-r));
-        r = write_file_atomic(check->cert_path, c->cert_pem, strlen(c->cert_pem), 0644);
+                return r;
+        r = stage_and_commit(dir, c, check, server_url, ret_error);
         if (r < 0)
-                return proto_set_error(ret_error, r, "cannot write %s: %s", check->cert_path, strerror(-r));
-        r = write_consumer_json(json_path, check, c, server_url);
-        if (r < 0)
-                return proto_set_error(ret_error, r, "cannot write %s: %s", json_path, strerror(-r));
+                return r;
+        /* Committed; a failure to move the files into place is finished by
+         * the next load or save, and load reads the new files meanwhile. */
+        (void) finish_commit(dir, NULL);
         if (ret)
                 return proto_identity_load(dir, ret, ret_error);
         return 0;
 }
 
 int proto_identity_remove(const char *dir) {
-        static const char *const files[] = { "consumer.json", "cert.pem", "key.pem" };
-        int ret = 0;
+        _cleanup_free_ char *staging = NULL, *commit = NULL;
+        int ret = 0, r;
 
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        /* Complete a committed replacement first, so that no crash below can
+         * bring back the identity it replaced. */
+        r = finish_commit(dir, NULL);
+        if (r < 0)
+                ret = r;
+        /* consumer.json first: without it the directory is "not registered". */
+        for (size_t i = ELEMENTSOF(identity_files); i > 0; i--) {
                 _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/%s", dir, files[i]) < 0)
+                if (asprintf(&p, "%s/%s", dir, identity_files[i - 1]) < 0)
                         return -ENOMEM;
                 if (unlink(p) < 0 && errno != ENOENT && ret == 0)
                         ret = -errno;
         }
+        if (asprintf(&staging, "%s/" STAGING_DIR, dir) < 0 || asprintf(&commit, "%s/" COMMIT_DIR, dir) < 0)
+                return -ENOMEM;
+        r = remove_dir_files(commit);
+        if (r < 0 && ret == 0)
+                ret = r;
+        r = remove_dir_files(staging);
+        if (r < 0 && ret == 0)
+                ret = r;
         return ret;
 }
 

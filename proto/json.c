@@ -17,6 +17,7 @@
 #include "proto/proto-internal.h"
 #include "util/cleanup.h"
 #include "util/cleanup-libs.h"
+#include "util/escape.h"
 
 #define DISPLAY_MESSAGE_MAX 512
 
@@ -32,42 +33,7 @@ _printf_(3, 4) static int fail(char *errbuf, size_t errsz, const char *format, .
 }
 
 bool proto_utf8_valid(const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *) s;
-        size_t i = 0;
-
-        while (i < n) {
-                unsigned char c = p[i];
-                uint32_t cp;
-                size_t k;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        k = 1;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        k = 2;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        k = 3;
-                        cp = c & 0x07;
-                } else
-                        return false;
-                if (n - i <= k)
-                        return false;
-                for (size_t j = 1; j <= k; j++) {
-                        if ((p[i + j] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + j] & 0x3f);
-                }
-                if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += k + 1;
-        }
-        return true;
+        return utf8_valid(s, n);
 }
 
 static bool charset_valid(const char *s, size_t max, const char *extra) {
@@ -94,20 +60,7 @@ bool proto_job_id_valid(const char *s) {
 }
 
 char *proto_sanitize_text(const char *s, size_t max) {
-        size_t n = strnlen(s, max);
-        char *r;
-
-        /* Do not cut a UTF-8 sequence in half. */
-        if (n == max && s[n] != 0)
-                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
-                        n--;
-        r = strndup(s, n);
-        if (!r)
-                return NULL;
-        for (char *p = r; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = ' ';
-        return r;
+        return escape_control(s, max);
 }
 
 /* ---- builders ---------------------------------------------------------- */
@@ -127,6 +80,10 @@ static int check_string(const char *what, const char *s, size_t max, bool allow_
         if (!proto_utf8_valid(s, n))
                 return fail(errbuf, errsz, "%s is not valid UTF-8", what);
         return 0;
+}
+
+int proto_check_text(const char *what, const char *s, size_t max, char *errbuf, size_t errsz) {
+        return check_string(what, s, max, false, errbuf, errsz);
 }
 
 static int check_mapping(const ProtoMapping *m, bool need_name, char *errbuf, size_t errsz) {
@@ -434,13 +391,25 @@ int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LE
 
 /* ---- parsers ----------------------------------------------------------- */
 
+bool proto_json_has_escaped_nul(const char *buf, size_t len) {
+        /* Outside strings valid JSON has no backslash, so consuming each
+         * escape as a pair finds exactly the "\u0000"s inside strings. */
+        for (size_t i = 0; i + 1 < len; i++)
+                if (buf[i] == '\\') {
+                        if (buf[i + 1] == 'u' && len - i >= 6 && memcmp(buf + i + 2, "0000", 4) == 0)
+                                return true;
+                        i++;
+                }
+        return false;
+}
+
 static int parse_root(const char *buf, size_t len, cJSON **ret) {
         const char *end = NULL;
         cJSON *root;
 
         if (!buf || len == 0)
                 return -EBADMSG;
-        if (memchr(buf, 0, len))
+        if (memchr(buf, 0, len) || proto_json_has_escaped_nul(buf, len))
                 return -EBADMSG;
         if (!proto_utf8_valid(buf, len))
                 return -EBADMSG;
@@ -454,6 +423,12 @@ static int parse_root(const char *buf, size_t len, cJSON **ret) {
                 }
         *ret = root;
         return 0;
+}
+
+/* Wipes a secret string value in a parse tree before it is freed. */
+static void wipe_string(const cJSON *v) {
+        if (cJSON_IsString(v) && v->valuestring)
+                explicit_bzero(v->valuestring, strlen(v->valuestring));
 }
 
 /* Copies obj[key] when it is a string; absent or null → NULL; any other type
@@ -578,6 +553,8 @@ int proto_parse_consumer(const char *buf, size_t len, ProtoConsumer *ret) {
                 r = get_string(idcert, "key", &c.key_pem);
                 if (r < 0)
                         return r;
+                /* The parse tree's copy of the private key dies with the tree, wiped. */
+                wipe_string(cJSON_GetObjectItemCaseSensitive(idcert, "key"));
                 r = get_object(idcert, "serial", &serial);
                 if (r < 0)
                         return r;

@@ -23,12 +23,16 @@ int proto_set_error(char **ret_error, int r, const char *format, ...) _printf_(3
 /* true when the n bytes are well-formed UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF). */
 bool proto_utf8_valid(const char *s, size_t n);
+/* Whether the JSON text holds "\u0000", a NUL inside a string, which cJSON
+ * would cut the string at; every parser refuses it like a raw NUL. */
+bool proto_json_has_escaped_nul(const char *buf, size_t len);
 /* A consumer uuid we are willing to put into a URL path: [A-Za-z0-9-]{1,64}. */
 bool proto_uuid_valid(const char *s);
 /* A job id: [A-Za-z0-9_-]{1,128}. */
 bool proto_job_id_valid(const char *s);
-/* Copies s into a new string of at most max bytes (cut at a UTF-8
- * boundary), control characters replaced by spaces. NULL on ENOMEM. */
+/* escape_control() (util/escape.h): s with control characters escaped
+ * ("\n", "\x1b"), so a server's text is one line, in at most max bytes. NULL
+ * on ENOMEM. */
 char *proto_sanitize_text(const char *s, size_t max);
 
 /* ---- http.c ---- */
@@ -52,12 +56,14 @@ typedef struct ProtoHttpResponse {
         int local_error; /* -errno when the request never left (CA dir, ...) */
         const char *error_text; /* curl's or the local reason, never NULL */
         bool too_large;
+        size_t body_cap; /* the cap on the body, for "more than N bytes" when too_large */
         long status;
         const char *body; /* NUL-terminated, body_len bytes */
         size_t body_len;
         const char *request_uuid; /* header, NULL if absent */
         const char *retry_after; /* header, NULL if absent */
         const char *content_type; /* header, NULL if absent */
+        const char *location; /* header (a 3xx's target, never followed), NULL if absent */
         double total_sec;
 } ProtoHttpResponse;
 
@@ -73,6 +79,13 @@ int proto_http_start(ProtoHttp *h, const ProtoHttpRequest *req, ProtoHttpCallbac
 const char *proto_http_correlation_id(const ProtoHttp *h);
 size_t proto_http_pending(const ProtoHttp *h);
 size_t proto_http_max_body(const ProtoHttp *h);
+
+/* Retry-After (RFC 9110 §10.2.3): delta-seconds, any number of digits (a
+ * day or more, however many digits, is PROTO_RETRY_AFTER_MAX_SEC), or an
+ * HTTP-date (the seconds from now until then: 0 when past, at most the
+ * cap). Returns 0 with *ret_sec, or -EINVAL when v is neither (the caller
+ * then waits PROTO_RETRY_AFTER_DEFAULT_SEC). Pure; does not log. */
+int proto_retry_after_parse(const char *v, time_t now, uint64_t *ret_sec);
 
 /* Reads every *.pem of dir (sorted by name) into one PEM bundle, checking
  * that each holds at least one certificate. -ENOENT (missing dir or no

@@ -76,6 +76,13 @@ int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, siz
 #define PROTO_DIGEST_HEX_LEN 64
 int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LEN + 1]);
 
+/* Whether s fits a text field the server stores (name ≤ PROTO_NAME_MAX,
+ * hypervisorId ≤ PROTO_FIELD_MAX, ...): present, not empty, at most max
+ * bytes, valid UTF-8. 0, or -EINVAL with "<what> is ..." in errbuf (the
+ * value itself is not quoted). The builders above refuse the same; the
+ * configuration checks it early (config_validate()). Pure. */
+int proto_check_text(const char *what, const char *s, size_t max, char *errbuf, size_t errsz);
+
 /* ---- parsed responses (parsers are pure and fuzz-ready) ----------------- */
 /* Every proto_parse_*() takes exactly len bytes (no NUL needed; an embedded
  * NUL, non-UTF-8, trailing garbage or a missing required field is -EBADMSG),
@@ -134,7 +141,7 @@ bool proto_job_state_is_terminal(ProtoJobState s);
 const char *proto_job_state_to_string(ProtoJobState s);
 
 typedef struct ProtoErrorBody {
-        char *display_message; /* control characters replaced, at most 512 bytes */
+        char *display_message; /* control characters escaped, at most 512 bytes */
         char *request_uuid;
         char *deleted_id;
 } ProtoErrorBody;
@@ -198,6 +205,7 @@ typedef struct ProtoIdentity {
         char *serial; /* certificate serial, decimal */
         time_t not_before;
         time_t not_after;
+        char *warning; /* NULL, or a sentence to log: the key is readable by others, ... */
 } ProtoIdentity;
 
 /* consumer.json as stored, parsed purely (fuzz entry point). */
@@ -213,13 +221,17 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error);
  * key.pem): uuid from the CN, owner from O. Same errors; does not log. */
 int proto_identity_load_rhsm(const char *dir, ProtoIdentity **ret, char **ret_error);
 /* Writes a registration's (or renewal's) identity into dir, creating it 0700:
- * key.pem (0600) first, then cert.pem (0644), then consumer.json (0644),
- * each atomically, after checking the key matches the certificate and the CN
- * is the consumer uuid. server_url and owner fall back to *prev when given.
- * Returns 0 and the reloaded identity, or -errno with *ret_error. */
+ * key.pem (0600), cert.pem (0644, a certificate is public) and consumer.json
+ * (0644), after checking the key matches the certificate and the CN is the
+ * consumer uuid. The three are replaced as one step (staged in
+ * dir/.identity.new, committed by one rename; see proto/identity.c): a crash
+ * at any point leaves the old identity or the new one, and load and the next
+ * save complete an interrupted replacement. Returns 0 and the reloaded
+ * identity (ret may be NULL), or -errno with *ret_error. */
 int proto_identity_save(const char *dir, const ProtoConsumer *c, const char *server_url, ProtoIdentity **ret,
                         char **ret_error);
-/* Removes the identity files (unregister, deleted consumer); missing is fine. */
+/* Removes the identity files (unregister, deleted consumer), a replacement's
+ * staging and commit directories included; missing is fine. */
 int proto_identity_remove(const char *dir);
 bool proto_identity_expired(const ProtoIdentity *id, time_t now);
 ProtoIdentity *proto_identity_free(ProtoIdentity *id);
@@ -229,6 +241,9 @@ ProtoIdentity *proto_identity_free(ProtoIdentity *id);
 /* rhsm.conf's server_timeout defaults to 180 s; a report that has not
  * completed in a minute is better retried later. */
 #define PROTO_DEFAULT_TIMEOUT_USEC (60 * UINT64_C(1000000))
+/* Either timeout is at least 1 ms (curl's 0 means none) and at most this:
+ * the configuration's [server] timeout goes up to 15 min. */
+#define PROTO_TIMEOUT_MAX_USEC (15 * 60 * UINT64_C(1000000))
 /* A consumer DTO with its cert and key is ~8 KiB; a job status a few KiB. */
 #define PROTO_DEFAULT_MAX_BODY (4U * 1024U * 1024U)
 
@@ -237,8 +252,8 @@ typedef struct ProtoServerConfig {
         const char *ca_dir; /* every *.pem in it is trusted; required unless use_system_ca */
         bool use_system_ca; /* also trust the system store (only when configured) */
         bool insecure; /* no server verification at all; warned about at creation */
-        uint64_t connect_timeout_usec; /* 0: default */
-        uint64_t timeout_usec; /* 0: default */
+        uint64_t connect_timeout_usec; /* 0: default; clamped to [1 ms, PROTO_TIMEOUT_MAX_USEC] */
+        uint64_t timeout_usec; /* 0: default; clamped the same way */
         size_t max_body; /* 0: default */
         /* rhsm.conf/hvmap.conf proxy; each part, when unset, from the first of
          * HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy (port 3128 when

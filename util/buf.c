@@ -15,6 +15,8 @@ void buf_init(Buf *b, size_t max) {
 }
 
 void buf_free(Buf *b) {
+        if (b->secret && b->data)
+                explicit_bzero(b->data, b->alloc);
         free(b->data);
         b->data = NULL;
         b->len = b->alloc = 0;
@@ -41,7 +43,18 @@ static int buf_reserve(Buf *b, size_t n) {
                 a = a > SIZE_MAX / 2 ? need : a * 2;
         if (a > b->max + 1)
                 a = b->max + 1;
-        p = realloc(b->data, a);
+        if (b->secret) {
+                /* realloc() would leave the old copy in freed memory. */
+                p = malloc(a);
+                if (!p)
+                        return -ENOMEM;
+                if (b->data) {
+                        memcpy(p, b->data, b->len + 1);
+                        explicit_bzero(b->data, b->alloc);
+                        free(b->data);
+                }
+        } else
+                p = realloc(b->data, a);
         if (!p)
                 return -ENOMEM;
         b->data = p;

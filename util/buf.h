@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,12 +17,14 @@ typedef struct Buf {
         size_t len;
         size_t alloc;
         size_t max;
+        bool secret; /* may hold a secret: outgrown and freed memory is wiped */
 } Buf;
 
 #define BUF_INIT(cap) ((Buf){ .max = (cap) })
 
 void buf_init(Buf *b, size_t max);
-/* Frees the contents; the buffer can be used again with the same cap. */
+/* Frees the contents (wiped first when b->secret); the buffer can be used
+ * again with the same cap. */
 void buf_free(Buf *b);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(Buf *b);

@@ -94,6 +94,16 @@ static inline char *erase_and_free(char *s) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(char *, erase_and_free, erase_and_freep)
 #define _cleanup_erase_ _cleanup_(erase_and_freep)
 
+/* Wipes n bytes of p and frees it, for secrets that are not strings (or may
+ * hold a NUL before their end); NULL is fine. Returns NULL. */
+static inline void *erase_and_free_sized(void *p, size_t n) {
+        if (p) {
+                explicit_bzero(p, n);
+                free(p);
+        }
+        return NULL;
+}
+
 static inline const char *strempty(const char *s) {
         return s ? s : "";
 }

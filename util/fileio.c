@@ -100,10 +100,32 @@ fail:
         return r;
 }
 
-int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = NULL;
+/* Grows *buf (holding len bytes) to alloc + 1 bytes; a secret's old copy
+ * is wiped, where realloc() would leave it in freed memory. */
+static int grow(char **buf, size_t len, size_t alloc, ReadFlags flags) {
+        char *n;
+
+        if (!(flags & READ_SECRET)) {
+                n = realloc(*buf, alloc + 1);
+                if (!n)
+                        return -ENOMEM;
+                *buf = n;
+                return 0;
+        }
+        n = malloc(alloc + 1);
+        if (!n)
+                return -ENOMEM;
+        memcpy(n, *buf, len);
+        *buf = erase_and_free_sized(*buf, len);
+        *buf = n;
+        return 0;
+}
+
+int read_fd_capped_flags(int fd, size_t max_size, ReadFlags flags, char **ret, size_t *ret_len) {
+        char *buf = NULL;
         size_t len = 0, alloc;
         struct stat st;
+        int r;
 
         if (fd < 0 || !ret)
                 return -EINVAL;
@@ -125,33 +147,45 @@ int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len) {
                 ssize_t k;
 
                 if (len == alloc) {
-                        char *n;
-
-                        if (alloc > max_size)
-                                return -EFBIG;
+                        if (alloc > max_size) {
+                                r = -EFBIG;
+                                goto fail;
+                        }
                         alloc = alloc * 2 > max_size + 1 ? max_size + 1 : alloc * 2;
-                        n = realloc(buf, alloc + 1);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
+                        r = grow(&buf, len, alloc, flags);
+                        if (r < 0)
+                                goto fail;
                 }
                 k = read(fd, buf + len, alloc - len);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        r = -errno;
+                        goto fail;
                 }
                 if (k == 0)
                         break;
                 len += (size_t) k;
         }
-        if (len > max_size)
-                return -EFBIG;
+        if (len > max_size) {
+                r = -EFBIG;
+                goto fail;
+        }
         buf[len] = '\0';
         if (ret_len)
                 *ret_len = len;
-        *ret = TAKE_PTR(buf);
+        *ret = buf;
         return 0;
+
+fail:
+        if (flags & READ_SECRET)
+                explicit_bzero(buf, len);
+        free(buf);
+        return r;
+}
+
+int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len) {
+        return read_fd_capped_flags(fd, max_size, 0, ret, ret_len);
 }
 
 int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len) {

@@ -18,3 +18,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int read_file_capped(const char *path, size_t max_size, char **ret, size_t *ret_len);
 /* The same for an open descriptor (read from its current offset). */
 int read_fd_capped(int fd, size_t max_size, char **ret, size_t *ret_len);
+
+typedef enum ReadFlags {
+        READ_SECRET = 1 << 0, /* the text is a secret: no copy is left behind unwiped */
+} ReadFlags;
+/* read_fd_capped() with flags: under READ_SECRET a buffer outgrown while
+ * reading, and the buffer on any failure, are wiped before they are freed
+ * (the caller wipes the result, e.g. with erase_and_free_sized()). */
+int read_fd_capped_flags(int fd, size_t max_size, ReadFlags flags, char **ret, size_t *ret_len);

@@ -154,6 +154,68 @@ void log_scrub(char *buf, size_t bufsz) {
                         *c = ' ';
 }
 
+/* One pass of log_redact() with secrets_lock held: writes into out when
+ * not NULL; returns the length of the result. */
+static size_t redact_pass(const char *text, size_t len, char *out) {
+        size_t rlen = strlen(LOG_REDACTED), o = 0;
+
+        for (size_t i = 0; i < len;) {
+                size_t best = 0;
+
+                /* The longest secret that starts here wins. */
+                for (size_t j = 0; j < LOG_SECRETS_MAX; j++)
+                        if (secrets[j]) {
+                                size_t n = strlen(secrets[j]);
+
+                                if (n > best && strncmp(text + i, secrets[j], n) == 0)
+                                        best = n;
+                        }
+                if (best > 0) {
+                        if (out)
+                                memcpy(out + o, LOG_REDACTED, rlen);
+                        o += rlen;
+                        i += best;
+                } else {
+                        if (out)
+                                out[o] = text[i];
+                        o++;
+                        i++;
+                }
+        }
+        return o;
+}
+
+char *log_redact(const char *text) {
+        size_t len, n;
+        char *out;
+
+        if (!text)
+                return NULL;
+        len = strlen(text);
+        pthread_mutex_lock(&secrets_lock);
+        /* Measured first: the result is as long as it needs to be. */
+        n = redact_pass(text, len, NULL);
+        out = malloc(n + 1);
+        if (out) {
+                (void) redact_pass(text, len, out);
+                out[n] = '\0';
+        }
+        pthread_mutex_unlock(&secrets_lock);
+        return out;
+}
+
+bool log_has_secret(const char *text) {
+        bool found = false;
+
+        if (!text)
+                return false;
+        pthread_mutex_lock(&secrets_lock);
+        for (size_t i = 0; i < LOG_SECRETS_MAX && !found; i++)
+                found = secrets[i] && strstr(text, secrets[i]);
+        pthread_mutex_unlock(&secrets_lock);
+        return found;
+}
+
 static bool stderr_is_journal(void) {
         const char *e = getenv("JOURNAL_STREAM");
         unsigned long long dev, ino;

@@ -39,6 +39,19 @@ void log_secret_clear(void);
  * forge log lines). Exposed for tests. */
 void log_scrub(char *buf, size_t bufsz);
 
+/* The scrubber for every text that leaves the process other than the log
+ * (stdout, --json, state.json, `status`): returns a copy of text with every
+ * registered secret written as "********", whatever its length; nothing else
+ * changes (a JSON document keeps its newlines; use escape_control() from
+ * util/escape.h for a single server string on a line). Call it on the whole
+ * text just before it is written; a secret with a quote, backslash or
+ * control character is escaped inside JSON, so redact such values before
+ * they are serialised. text NULL gives NULL; NULL also on ENOMEM (write
+ * nothing then). The caller frees. Thread-safe. */
+char *log_redact(const char *text);
+/* Whether text holds a registered secret. Thread-safe. */
+bool log_has_secret(const char *text);
+
 /* Writes one message. fields is NULL or a NULL-terminated array of
  * "KEY=value" journal fields (also scrubbed). error is an errno value (sign
  * ignored) whose text %m prints. Returns -abs(error), so callers can write

@@ -3,6 +3,7 @@
  * rhsm.conf fallback, command line precedence, validation, dump, sample. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,4 +353,147 @@ Test(conf, sample_lists_every_key_with_its_default) {
         config_free(&from_sample);
         config_errors_free(&e);
         buf_free(&uncommented);
+}
+
+/* Issue 16: an error never shows what may be a secret: a line without "="
+ * (rhsm.conf's "password: x" habit) or a malformed section header. */
+Test(conf, errors_never_echo_a_value) {
+        static const char *const texts[] = {
+                "[proxy]\npassword: S3cret-1\n",
+                "[proxy]\nS3cret-1\n",
+                "[S3cret-1\n",
+                "[proxy] S3cret-1\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                Config x;
+                ConfigErrors e = {};
+
+                cr_assert_eq(config_init(&x), 0);
+                cr_expect_eq(config_parse_text(&x, "hvmap.conf", texts[i], strlen(texts[i]), &e), 1,
+                             "case %zu", i);
+                cr_assert_eq(e.n, 1);
+                cr_expect_null(strstr(e.lines[0], "S3cret"), "case %zu: %s", i, e.lines[0]);
+                config_free(&x);
+                config_errors_free(&e);
+        }
+        /* A known key written the rhsm.conf way gets the fix, without its value. */
+        cr_expect_eq(parse("[proxy]\npassword: S3cret-1\n"), 1);
+        cr_expect_not_null(strstr(errs.lines[0], "hvmap.conf:2: expected \"key = value\""), "%s",
+                           errs.lines[0]);
+        cr_expect_not_null(strstr(errs.lines[0], "write \"password = ...\""), "%s", errs.lines[0]);
+}
+
+/* What `run` refuses, config_validate() refuses (so `config --check` does). */
+Test(conf, validate_refuses_what_run_refuses) {
+        static const struct {
+                const char *text;
+                const char *expect;
+        } t[] = {
+                { "[server]\nurl = http://cp.example.com/candlepin\ninsecure = yes\n",
+                  "hvmap.conf:2: url = \"http://cp.example.com/candlepin\" is not a valid "
+                  "https://HOST[:PORT]/PREFIX URL "
+                  "(hvmap speaks only https" },
+                { "[server]\nurl = https://h/c\ninsecure = yes\n[host]\nname = #bad\n",
+                  "hvmap.conf:5: name = \"#bad\" starts with '#'" },
+                { "[server]\nurl = https://h/c\ninsecure = yes\n[host]\nname = \xff\xfe\n",
+                  "hvmap.conf:5: name is not valid UTF-8" },
+                { "[server]\nurl = https://h/c\ninsecure = yes\n[host]\nhypervisor_id_override = \xc3\n",
+                  "hvmap.conf:5: hypervisor_id_override is not valid UTF-8" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                Config x;
+                ConfigErrors e = {};
+
+                cr_assert_eq(config_init(&x), 0);
+                cr_assert_eq(config_parse_text(&x, "hvmap.conf", t[i].text, strlen(t[i].text), &e), 0,
+                             "case %zu: %s", i, e.n ? e.lines[0] : "");
+                cr_expect_eq(config_validate(&x, true, &e), 1, "case %zu", i);
+                /* print needs no server, but a name the server would refuse is no mapping. */
+                cr_expect_eq(config_validate(&x, false, &e), i == 0 ? 0 : 1, "case %zu (print)", i);
+                if (e.n > 0)
+                        cr_expect_not_null(strstr(e.lines[0], t[i].expect),
+                                           "case %zu: got \"%s\", want \"%s\"", i, e.lines[0], t[i].expect);
+                config_free(&x);
+                config_errors_free(&e);
+        }
+        {
+                _cleanup_free_ char *text = NULL;
+                Config x;
+                ConfigErrors e = {};
+
+                cr_assert_gt(asprintf(&text, "[host]\nname = %0251d\n", 7), 0);
+                cr_assert_eq(config_init(&x), 0);
+                cr_assert_eq(config_parse_text(&x, "hvmap.conf", text, strlen(text), &e), 0);
+                cr_expect_eq(config_validate(&x, false, &e), 1);
+                if (e.n > 0)
+                        cr_expect_not_null(strstr(e.lines[0],
+                                                  "hvmap.conf:2: name is 251 bytes long, the server "
+                                                  "accepts at most 250"),
+                                           "%s", e.lines[0]);
+                config_free(&x);
+                config_errors_free(&e);
+        }
+}
+
+/* Everything a Criterion redirect captured, as a string the caller frees. */
+static char *captured(FILE *f) {
+        char *text = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&text, &n);
+        char buf[4096];
+        size_t k;
+
+        cr_assert_not_null(m);
+        fflush(stderr);
+        while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+                fwrite(buf, 1, k, m);
+        fclose(m);
+        return text;
+}
+
+static void rm_dropins(const char *d) {
+        DIR *dd = opendir(d);
+        struct dirent *de;
+
+        if (dd) {
+                while ((de = readdir(dd)))
+                        (void) unlinkat(dirfd(dd), de->d_name, 0);
+                closedir(dd);
+        }
+        (void) rmdir(d);
+}
+
+/* Drop-ins past the 256th are an error, not silently ignored; a dangling
+ * symlink among them is named (a warning), not skipped silently. */
+Test(conf, dropin_limit_and_dangling_symlinks, .init = cr_redirect_stderr) {
+        _cleanup_free_ char *d = NULL, *link = NULL, *out = NULL;
+
+        log_set_target(LOG_TARGET_STDERR);
+        cr_assert_not_null(mkdtemp(dir));
+        cr_assert_gt(asprintf(&d, "%s/hvmap.conf.d", dir), 0);
+        cr_assert_eq(mkdir(d, 0755), 0);
+        cr_assert_gt(asprintf(&link, "%s/10-gone.conf", d), 0);
+        cr_assert_eq(symlink("/nonexistent/hvmap-dropin.conf", link), 0);
+        cr_expect_eq(config_load(&c, dir, "", &errs), 0, "%s", errs.n ? errs.lines[0] : "");
+        cr_expect_null(c.files_read);
+        out = captured(cr_get_redirected_stderr());
+        cr_expect_not_null(strstr(out, link), "the dangling link was not named: \"%s\"", out);
+        cr_expect_not_null(strstr(out, "/nonexistent/hvmap-dropin.conf"), "%s", out);
+        for (int i = 0; i < 257; i++) {
+                _cleanup_free_ char *rel = NULL;
+
+                cr_assert_gt(asprintf(&rel, "hvmap.conf.d/%03d.conf", i), 0);
+                write_file(rel, "");
+        }
+        config_free(&c);
+        cr_assert_eq(config_init(&c), 0);
+        config_errors_free(&errs);
+        cr_expect_eq(config_load(&c, dir, "", &errs), 1);
+        cr_assert_eq(errs.n, 1);
+        cr_expect_not_null(strstr(errs.lines[0], "more than 256"), "%s", errs.lines[0]);
+        cr_expect_not_null(strstr(errs.lines[0], d), "%s", errs.lines[0]);
+        rm_dropins(d);
+        (void) rmdir(dir);
 }

@@ -55,6 +55,12 @@ class ConfigCheck(unittest.TestCase):
             ("CA dir without *.pem", GOOD.replace("{ca}", "{ca}/.."), "holds no *.pem file"),
             ("bad boolean", GOOD + "[libvirt]\nread_only = perhaps\n", ':5: read_only = "perhaps" is not a boolean'),
             ("key outside a section", "interval = 1h\n" + GOOD, ':1: "interval" is outside any section'),
+            # Issue 16: what `run` refuses, `config --check` refuses.
+            ("http:// with insecure", "[server]\nurl = http://cp.example.com/candlepin\ninsecure = yes\n",
+             ':2: url = "http://cp.example.com/candlepin" is not a valid https://HOST[:PORT]/PREFIX URL'),
+            ("name over 250 bytes", GOOD + "[host]\nname = " + "n" * 251 + "\n",
+             ":5: name is 251 bytes long, the server accepts at most 250"),
+            ("name starting with #", GOOD + "[host]\nname = #kvm\n", ":5: name = \"#kvm\" starts with '#'"),
         ]
         for name, text, want in cases:
             with self.subTest(case=name):
@@ -64,6 +70,18 @@ class ConfigCheck(unittest.TestCase):
                 if want.startswith(":"):
                     self.assertIn(path + want, p.stderr)
                 self.assertEqual(p.stdout, "", "nothing printed as if valid")
+
+    def test_errors_never_show_a_secret(self):
+        # Issue 16: the rhsm.conf habit "password: x" was echoed verbatim.
+        for text, want in (
+                (GOOD + "[proxy]\npassword: S3cret-cc\n",
+                 ':5: expected "key = value"; if this sets password, write "password = ..."'),
+                (GOOD + "[proxy S3cret-cc\n", ":4: malformed section header")):
+            with self.subTest(text=text):
+                p, path = self.check(text)
+                self.assertEqual(p.returncode, 78, p.stderr)
+                self.assertIn(path + want, p.stderr)
+                self.assertNotIn("S3cret-cc", p.stdout + p.stderr)
 
     def test_rhsm_conf_supplies_the_server(self):
         rhsm = "[server]\nhostname = sat.example.com\nprefix = /rhsm\n[rhsm]\nca_cert_dir = %s/\n" % self.ca

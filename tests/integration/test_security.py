@@ -7,6 +7,8 @@ dir. Every process is ours and stopped by PID; every wait is bounded."""
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import ssl
@@ -16,9 +18,10 @@ import tempfile
 import threading
 import unittest
 
-from daemon_harness import Stack, guest_uuid, needs_libvirtd, wait_until
+from daemon_harness import Stack, guest_uuid, needs_libvirtd, wait_until  # noqa: F401
 
 RENAME_FAULT_SO = os.environ.get("RENAME_FAULT_SO")
+PROTO_CLI = os.environ.get("PROTO_CLI")
 
 AK = "AK-7f3c1e9b-keep-out-of-logs"
 PW = "PW-0d9a2b44-keep-out-of-logs"
@@ -29,10 +32,11 @@ def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def with_fault(spec):
+def with_fault(spec, base=None):
     """The environment for a child that dies (kill:NAME) or fails (fail:NAME)
-    in the rename() that would put NAME in place."""
-    env = dict(os.environ)
+    in the rename() that would put NAME in place, or in its N-th rename()
+    (kill:#N)."""
+    env = dict(base if base is not None else os.environ)
     env["LD_PRELOAD"] = RENAME_FAULT_SO
     env["HVMAP_TEST_RENAME_FAULT"] = spec
     # An ASan build wants its runtime first in the library list.
@@ -56,6 +60,14 @@ class PrivateFilesAndAtomicWrites(unittest.TestCase):
                        what="no temporary file in the state dir")
         except AssertionError:
             pass
+        # hvmap(8)'s FILES section says the same as the files.
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man", "hvmap.8")) as f:
+            files = f.read().split(".SH FILES")[1].split(".SH ")[0]
+        for name in ("key.pem", "cert.pem", "consumer.json"):
+            said = re.search(r"%s.*?mode (0[0-7]{3})" % re.escape(name), files, re.S)
+            self.assertIsNotNone(said, "hvmap(8) gives no mode for %s" % name)
+            self.assertEqual(said.group(1), "%04o" % mode(os.path.join(st.state_dir, name)),
+                             "hvmap(8) says %s is %s" % (name, said.group(1)))
         for name in os.listdir(st.state_dir):
             p = os.path.join(st.state_dir, name)
             self.assertFalse(name.startswith("."), "a temporary file was left behind: %s" % name)
@@ -128,6 +140,107 @@ class PrivateFilesAndAtomicWrites(unittest.TestCase):
         self.assertTrue(leftovers, "the kill left a temporary to clean up")
         self.assertEqual({n for n in os.listdir(st.state_dir) if n.startswith(".")}, set(),
                          "temporaries left behind")
+
+
+@unittest.skipUnless(RENAME_FAULT_SO, "RENAME_FAULT_SO not set (run through meson test)")
+class IdentityReplacementIsAtomic(unittest.TestCase):
+    """Issue 16: a kill at every rename() of an identity replacement leaves
+    a loadable identity, the old one or the new one, every time."""
+
+    MAX_RENAMES = 40
+
+    def kill_at_each_rename(self, run, check, prepare=None):
+        """run(env) starts one replacement and returns its exit status and
+        the identity the server handed out; check() asserts a whole identity
+        is on disk and returns it. Kills run at its 1st, 2nd, ... rename()
+        until it completes without reaching one. prepare() (optional) sets
+        up the old identity before each round and returns it."""
+        seen = set()
+        for n in range(1, self.MAX_RENAMES):
+            before = prepare() if prepare else check()
+            rc, new = run(with_fault("kill:#%d" % n))
+            after = check()
+            self.assertNotEqual(before, new, "the server handed out the same identity")
+            if rc != -signal.SIGKILL:
+                self.assertEqual(rc, 0, "the replacement failed after rename %d" % (n - 1))
+                self.assertEqual(after, new, "the completed replacement")
+                self.assertGreater(n, 3, "the replacement never renamed")
+                break
+            self.assertIn(after, (before, new), "killed at rename %d: neither the old nor the new identity" % n)
+            seen.add("old" if after == before else "new")
+        else:
+            self.fail("the replacement did more than %d renames" % self.MAX_RENAMES)
+        self.assertEqual(seen, {"old", "new"}, "kills left only %s identities" % seen)
+
+    @unittest.skipUnless(PROTO_CLI, "PROTO_CLI not set (run through meson test)")
+    def test_kill_at_every_rename_of_a_renewal(self):
+        tmp = tempfile.mkdtemp(prefix="hv-atomic-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        from daemon_harness import FakeCandlepin
+        cp = FakeCandlepin(os.path.join(tmp, "cp"), "--port", "0").start()
+        self.addCleanup(cp.kill)
+        cp.ctl("POST", "/owners", {"key": "acme", "activation_keys": ["hv-key"]})
+        id_dir = os.path.join(tmp, "id")
+        base = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+        def cli(call, env=None, *args):
+            cmd = [PROTO_CLI, "--url", cp.url, "--ca-dir", os.path.dirname(cp.ca), "--identity", id_dir,
+                   "--deadline-ms", "20000"] + list(args) + [call]
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env or base)
+
+        def check():
+            p = cli("identity")
+            r = json.loads(p.stdout.splitlines()[-1])
+            self.assertEqual(r["error"], 0, "not a whole identity: %s" % r)
+            return r["uuid"], r["serial"]
+
+        def register():
+            # A consumer of its own each round: the server refuses the old
+            # certificate once it renewed it, whatever a kill left here.
+            shutil.rmtree(id_dir, True)
+            self.n += 1
+            p = cli("register", dict(base, HVMAP_TEST_ACTIVATION_KEYS="hv-key"), "--org", "acme",
+                    "--hypervisor-id", "hv-atomic-%d" % self.n)
+            self.assertTrue(json.loads(p.stdout.splitlines()[-1]).get("saved"), p.stdout + p.stderr)
+            return check()
+
+        def renew(env):
+            uuid, _ = check()
+            # Within 90 days of expiry: the server renews on the next GET.
+            cp.ctl("POST", "/consumers/%s/expire" % uuid, {"days": 30})
+            p = cli("refresh", env)
+            if p.returncode == 0:
+                r = json.loads(p.stdout.splitlines()[-1])
+                self.assertEqual((r["kind"], r["identity_renewed"]), ("ok", True), r)
+            return p.returncode, (uuid, str(cp.consumer_state(uuid)["serial"]))
+
+        self.n = 0
+        self.kill_at_each_rename(renew, check, register)
+
+    @needs_libvirtd
+    def test_kill_at_every_rename_of_register_force(self):
+        st = Stack(self, "[report]\nmin_gap = 0\n")
+
+        def check():
+            s = st.status()["identity"]
+            self.assertTrue(s["registered"], s)
+            self.assertIsNone(s["error"], s)
+            return s["uuid"]
+
+        def force(env):
+            # The server forgets the consumer, so --force makes a new one.
+            for c in st.cp.state()["consumers"]:
+                st.cp.ctl("POST", "/consumers/%s/delete" % c["uuid"])
+            p = subprocess.run(st.args() + ["register", "--force"], env=env, capture_output=True, text=True,
+                               timeout=60)
+            live = [c["uuid"] for c in st.cp.state()["consumers"]]  # deleted ones are gone
+            return p.returncode, live[-1] if live else None
+
+        self.kill_at_each_rename(force, check)
+        # The kills leave state.json's temporaries (the daemon removes them
+        # when it starts), never a staged identity once a save completed.
+        leftovers = [n for n in os.listdir(st.state_dir) if n.startswith(".identity")]
+        self.assertEqual(leftovers, [], "the last, complete register left %s" % leftovers)
 
 
 @needs_libvirtd
@@ -309,6 +422,48 @@ class UntrustedFiles(unittest.TestCase):
         os.chown(path, 65534, -1)
         self.check_refused(st, path, ["owned by uid 65534", "chown"])
 
+    def test_group_writable_config_is_refused(self):
+        # Issue 16: 0664 root:nogroup was accepted.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give a file to another group")
+        st = Stack(self, register=False)
+        path = os.path.join(st.conf, "hvmap.conf")
+        os.chown(path, 0, 65534)
+        os.chmod(path, 0o664)
+        self.check_refused(st, path, ["writable by group 65534", "chmod g-w"])
+
+    def test_key_and_state_dir_trust(self):
+        # Issue 16: a group-writable key.pem was accepted; a readable key and
+        # a 0777 state dir passed without a word.
+        st = Stack(self)
+        key = os.path.join(st.state_dir, "key.pem")
+        os.chmod(key, 0o644)
+        p = st.hvmap("status")
+        self.assertIn("warning:     %s holds a secret and is readable by every user" % key, p.stdout)
+        self.assertIn("chmod 0600 %s" % key, p.stdout)
+        self.assertIn("readable by every user", st.status()["identity"]["warning"])
+        os.chmod(key, 0o600)
+        os.chmod(st.state_dir, 0o777)
+        self.assertIn("chmod 0700 %s" % st.state_dir, st.status()["identity"]["warning"])
+        os.chmod(st.state_dir, 0o700)
+        if os.geteuid() == 0:
+            os.chown(key, 0, 65534)
+            os.chmod(key, 0o660)
+            s = st.status()["identity"]
+            self.assertFalse(s["registered"], s)
+            self.assertIn("writable by group 65534", s["error"])
+
+    def test_readable_secret_in_config_warns(self):
+        st = Stack(self, "[proxy]\nhostname = proxy.invalid\npassword = %s\n" % PROXY_PW, register=False)
+        path = os.path.join(st.conf, "hvmap.conf.d", "50-test.conf")
+        os.chmod(path, 0o644)
+        p = st.hvmap("config", "--check")
+        self.assertIn("%s:3: sets the secret [proxy] password but is readable by every user" % path, p.stderr)
+        self.assertIn("chmod 0600 %s" % path, p.stderr)
+        self.assertNotIn(PROXY_PW, p.stdout + p.stderr)
+        os.chmod(path, 0o600)
+        self.assertNotIn("readable", st.hvmap("config", "--check").stderr)
+
     def test_state_owned_by_another_user_is_not_trusted(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to give a file away")
@@ -317,6 +472,37 @@ class UntrustedFiles(unittest.TestCase):
         p = st.hvmap("status", check=False)
         self.assertIn("owned by uid 65534", p.stdout + p.stderr)
         self.assertFalse(st.status()["identity"]["registered"])
+
+
+@needs_libvirtd
+class ServerStringsInOutput(unittest.TestCase):
+    def test_status_escapes_what_others_chose(self):
+        # Issue 16: an owner key with a newline forged a line of `hvmap status`.
+        st = Stack(self, "[report]\nmin_gap = 0\ndebounce = 100ms\n")
+        st.start_daemon()
+        st.wait_equal(timeout=10, what="the first report")
+        st.stop_daemon()
+        path = os.path.join(st.state_dir, "consumer.json")
+        with open(path) as f:
+            c = json.load(f)
+        c["owner"] = "acme\nidentity:    consumer FORGED\x1b[2J"
+        with open(path, "w") as f:
+            json.dump(c, f)
+        spath = os.path.join(st.state_dir, "state.json")
+        with open(spath) as f:
+            s = json.load(f)
+        s["last_message"] = "HTTP 400\nlast accepted report: FORGED"
+        s["last_attempt_usec"] = s.get("last_attempt_usec") or 1
+        with open(spath, "w") as f:
+            json.dump(s, f)
+        out = st.hvmap("status").stdout
+        self.assertNotIn("\nidentity:    consumer FORGED", out)
+        self.assertNotIn("\nlast accepted report: FORGED", out)
+        self.assertNotIn("\x1b", out)
+        self.assertIn("organization acme\\nidentity:    consumer FORGED\\x1b[2J", out)
+        self.assertIn("HTTP 400\\nlast accepted report: FORGED", out)
+        # --json keeps the value, escaped the JSON way.
+        self.assertEqual(st.status()["identity"]["owner"], c["owner"])
 
 
 @needs_libvirtd

@@ -4,6 +4,7 @@
  * come back through the callback). Real TLS is in the integration test. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -259,4 +260,206 @@ Test(loop, free_with_transfers_in_flight, .init = setup, .fini = teardown) {
         proto_http_free(h); /* no callback, no leak (valgrind/ASan) */
         cr_expect_eq(d.n, 0);
         sd_event_unref(e);
+}
+
+/* Issue 16: Retry-After clamps to its documented cap however large it is
+ * (a value past 2^64 fell back to the 60 s default), dates included. */
+Test(retry_after, clamps_to_the_cap) {
+        static const struct {
+                const char *v;
+                int r;
+                uint64_t sec;
+        } t[] = {
+                { "0", 0, 0 },
+                { "120", 0, 120 },
+                { "86400", 0, PROTO_RETRY_AFTER_MAX_SEC },
+                { "86401", 0, PROTO_RETRY_AFTER_MAX_SEC },
+                { "18446744073709551615", 0, PROTO_RETRY_AFTER_MAX_SEC },
+                { "18446744073709551616", 0, PROTO_RETRY_AFTER_MAX_SEC },
+                { "99999999999999999999999999999999999999999999", 0, PROTO_RETRY_AFTER_MAX_SEC },
+                { "007", 0, 7 },
+                { "", -EINVAL, 0 },
+                { "-1", -EINVAL, 0 },
+                { "+5", -EINVAL, 0 },
+                { "1.5", -EINVAL, 0 },
+                { "5 s", -EINVAL, 0 },
+                { "soon", -EINVAL, 0 },
+                { "Sun, 06 Nov 1994 08:49:37 GMT", 0, 0 }, /* in the past: now */
+                { "Wed, 21 Oct 2015 07:28:00 GMT", 0, 60 }, /* now + 60 s, see below */
+                { "Fri, 31 Dec 9999 23:59:59 GMT", 0, PROTO_RETRY_AFTER_MAX_SEC },
+        };
+        const time_t now = 1445412420; /* Wed, 21 Oct 2015 07:27:00 GMT */
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                uint64_t sec = 12345;
+                int r = proto_retry_after_parse(t[i].v, now, &sec);
+
+                cr_expect_eq(r, t[i].r, "\"%s\": %d", t[i].v, r);
+                if (r == 0)
+                        cr_expect_eq(sec, t[i].sec, "\"%s\": %" PRIu64 " s", t[i].v, sec);
+        }
+        cr_expect_eq(proto_retry_after_parse(NULL, now, &(uint64_t){ 0 }), -EINVAL);
+}
+
+/* ---- one canned answer over TLS from a thread of this test --------------- */
+#include <openssl/ssl.h>
+#include <pthread.h>
+
+typedef struct Canned {
+        SSL_CTX *ctx;
+        int listen_fd;
+        const char *answer;
+} Canned;
+
+static void *canned_serve(void *userdata) {
+        Canned *c = userdata;
+        int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        SSL *ssl;
+        char req[4096];
+        size_t got = 0;
+
+        if (fd < 0)
+                return NULL;
+        ssl = SSL_new(c->ctx);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) == 1) {
+                /* Read the request head, then answer and close. */
+                while (got < sizeof req - 1) {
+                        int k = SSL_read(ssl, req + got, (int) (sizeof req - 1 - got));
+                        if (k <= 0)
+                                break;
+                        got += (size_t) k;
+                        req[got] = 0;
+                        if (strstr(req, "\r\n\r\n"))
+                                break;
+                }
+                (void) SSL_write(ssl, c->answer, (int) strlen(c->answer));
+                (void) SSL_shutdown(ssl);
+        }
+        SSL_free(ssl);
+        close(fd);
+        return NULL;
+}
+
+typedef struct Got {
+        sd_event *e;
+        long status;
+        bool too_large;
+        size_t body_cap;
+        char location[256];
+        int curl_code;
+} Got;
+
+static void on_got(ProtoHttp *h, const ProtoHttpResponse *r, void *userdata) {
+        Got *g = userdata;
+
+        g->status = r->status;
+        g->too_large = r->too_large;
+        g->body_cap = r->body_cap;
+        g->curl_code = r->curl_code;
+        (void) snprintf(g->location, sizeof g->location, "%s", r->location ? r->location : "(none)");
+        (void) sd_event_exit(g->e, 0);
+}
+
+/* Runs one GET against a server that answers `answer`; max_body 0 = default. */
+static void fetch_canned(const char *answer, size_t max_body, Got *g) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(a);
+        /* 2048 bits: OpenSSL's default security level refuses test_key_new()'s 1024 in a server. */
+        EVP_PKEY *k = EVP_RSA_gen(2048);
+        _cleanup_free_ char *cert = test_cert_pem(k, "127.0.0.1", NULL, -1, 10, 1), *url = NULL;
+        BIO *b = BIO_new_mem_buf(cert, -1);
+        X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        Canned c = { .answer = answer };
+        pthread_t thread;
+        sd_event *e = NULL;
+        ProtoHttp *h = NULL;
+
+        c.ctx = SSL_CTX_new(TLS_server_method());
+        cr_assert_not_null(c.ctx);
+        cr_assert_eq(SSL_CTX_use_certificate(c.ctx, x), 1);
+        cr_assert_eq(SSL_CTX_use_PrivateKey(c.ctx, k), 1);
+        c.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(c.listen_fd, 0);
+        cr_assert_eq(bind(c.listen_fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        cr_assert_eq(listen(c.listen_fd, 1), 0);
+        cr_assert_eq(getsockname(c.listen_fd, (struct sockaddr *) &a, &l), 0);
+        cr_assert_eq(pthread_create(&thread, NULL, canned_serve, &c), 0);
+
+        cr_assert_eq(sd_event_new(&e), 0);
+        g->e = e;
+        cr_assert_eq(event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 10 * 1000000, 1000, on_deadline, e),
+                     0);
+        /* insecure: the test's certificate names no host; TLS is still spoken. */
+        cr_assert_eq(proto_http_new(e, &(ProtoServerConfig){ .insecure = true, .max_body = max_body }, &h),
+                     0);
+        cr_assert_gt(asprintf(&url, "https://127.0.0.1:%d/candlepin/status", ntohs(a.sin_port)), 0);
+        cr_assert_eq(proto_http_start(h, &(ProtoHttpRequest){ .method = "GET", .url = url }, on_got, g), 0);
+        cr_assert_eq(sd_event_loop(e), 0, "no answer in 10 s");
+        proto_http_free(h);
+        sd_event_unref(e);
+        cr_assert_eq(pthread_join(thread, NULL), 0);
+        close(c.listen_fd);
+        SSL_CTX_free(c.ctx);
+        X509_free(x);
+        BIO_free(b);
+        EVP_PKEY_free(k);
+}
+
+/* Issue 16: a 3xx is never followed, and its Location reaches the caller,
+ * which puts it in the error ("redirected to ..."). */
+Test(response, redirect_location_is_kept) {
+        Got g = {};
+
+        fetch_canned("HTTP/1.1 302 Found\r\nLocation: https://satellite.example.com/rhsm/status\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                     0, &g);
+        cr_expect_eq(g.curl_code, 0);
+        cr_expect_eq(g.status, 302);
+        cr_expect_str_eq(g.location, "https://satellite.example.com/rhsm/status");
+}
+
+/* Issue 16: "response too large (more than 0 bytes)": the cap travels with
+ * the response when curl refuses the body from its Content-Length. */
+Test(response, too_large_says_the_cap) {
+        Got g = {};
+
+        fetch_canned("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                     "Connection: close\r\n\r\n"
+                     "[0000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "000000000"
+                     "00]",
+                     16, &g);
+        cr_expect(g.too_large);
+        cr_expect_eq(g.body_cap, 16);
+}
+
+/* Issue 16: a timeout below a millisecond was 0 ms for curl, which means
+ * "no timeout at all"; it is clamped to 1 ms. */
+Test(response, tiny_timeout_is_not_no_timeout) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_free_ char *url = NULL;
+        sd_event *e = NULL;
+        ProtoHttp *h = NULL;
+        Got g = {};
+
+        /* Listens, never answers: only the transfer timeout can end it. */
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        cr_assert_eq(listen(fd, 4), 0);
+        cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &l), 0);
+        cr_assert_eq(sd_event_new(&e), 0);
+        g.e = e;
+        cr_assert_eq(event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 5 * 1000000, 1000, on_deadline, e),
+                     0);
+        cr_assert_eq(proto_http_new(e, &(ProtoServerConfig){ .insecure = true, .timeout_usec = 1 }, &h), 0);
+        cr_assert_gt(asprintf(&url, "https://127.0.0.1:%d/x", ntohs(a.sin_port)), 0);
+        cr_assert_eq(proto_http_start(h, &(ProtoHttpRequest){ .method = "GET", .url = url }, on_got, &g), 0);
+        cr_expect_eq(sd_event_loop(e), 0, "a 1 us timeout never fired");
+        cr_expect_eq(g.curl_code, 28 /* CURLE_OPERATION_TIMEDOUT */);
+        proto_http_free(h);
+        sd_event_unref(e);
+        close(fd);
 }

@@ -3,8 +3,10 @@
  * unreadable files, subscription-manager identities, consumer.json parsing. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +16,22 @@
 #include "util/fileio.h"
 
 #define UUID "5b1c8f2e-7d3a-4e6b-9c1f-2a3b4c5d6e7f"
+#define UUID2 "0a9e3c71-4b2d-4f8e-8d6c-1e2f3a4b5c6d"
+
+/* rename() as the library sees it in this test program: in a child made by
+ * crash_at_rename(), the crash_rename-th call ends the process before it
+ * renames anything, which is what a SIGKILL there leaves on disk. */
+static unsigned crash_rename, renames_seen;
+
+int rename(const char *oldpath, const char *newpath) {
+        static int (*real_rename)(const char *, const char *);
+
+        if (crash_rename > 0 && ++renames_seen == crash_rename)
+                _exit(99);
+        if (!real_rename)
+                real_rename = (int (*)(const char *, const char *)) dlsym(RTLD_NEXT, "rename");
+        return real_rename(oldpath, newpath);
+}
 
 static char dir[] = "/tmp/hvmap-test-identity-XXXXXX";
 static EVP_PKEY *key, *other_key;
@@ -246,4 +264,105 @@ Test(identity_json, hostile) {
         cr_expect_str_eq(id.owner, "acme");
         free(id.uuid);
         free(id.owner);
+}
+
+/* Runs proto_identity_save(d, c) in a child that dies at its n-th rename().
+ * Returns true when the child died there, false when the save completed
+ * with fewer renames. */
+static bool crash_at_rename(const char *d, const ProtoConsumer *c, unsigned n) {
+        int status;
+        pid_t pid = fork();
+
+        /* No Criterion call in the child: with --full-stats even a passing
+         * assertion talks to the runner, which does not know this process. */
+        if (pid == 0) {
+                crash_rename = n;
+                _exit(proto_identity_save(d, c, "https://cp.example.com/new", NULL, NULL) == 0 ? 0 : 1);
+        }
+        cr_assert_gt(pid, 0);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status));
+        cr_assert_neq(WEXITSTATUS(status), 1, "the save failed at rename %u", n);
+        return WEXITSTATUS(status) == 99;
+}
+
+/* A crash at any rename of a replacement leaves either the old identity or
+ * the new one, whole, and the next save and load work. */
+static void check_replacement_crash_safe(const char *uuid_new, const char *serial_new) {
+        _cleanup_free_ char *d = sub("atomic"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer old = {}, new = {};
+        EVP_PKEY *new_key = test_key_new();
+        unsigned n, saw_old = 0, saw_new = 0;
+
+        consumer_init(&old, key, UUID, 365, true);
+        consumer_init(&new, new_key, uuid_new, 365, true);
+        free(new.uuid);
+        new.uuid = strdup(uuid_new);
+        free(new.cert_pem);
+        new.cert_pem = test_cert_pem(new_key, uuid_new, "acme", -1, 365, strtol(serial_new, NULL, 10));
+        for (n = 1; n < 64; n++) {
+                ProtoIdentity *id = NULL;
+                bool crashed;
+
+                rm_rf(d);
+                cr_assert_eq(proto_identity_save(d, &old, NULL, NULL, &err), 0, "%s", err);
+                crashed = crash_at_rename(d, &new, n);
+                cr_assert_eq(proto_identity_load(d, &id, &err), 0, "after a crash at rename %u: %s", n, err);
+                if (streq_ptr(id->serial, "4242") && streq_ptr(id->uuid, UUID))
+                        saw_old++;
+                else {
+                        cr_expect_str_eq(id->uuid, uuid_new, "rename %u", n);
+                        cr_expect_str_eq(id->serial, serial_new, "rename %u", n);
+                        cr_expect_str_eq(id->server_url, "https://cp.example.com/new", "rename %u", n);
+                        saw_new++;
+                }
+                id = proto_identity_free(id);
+                /* The next save completes over whatever the crash left. */
+                cr_assert_eq(proto_identity_save(d, &new, NULL, &id, &err), 0, "after rename %u: %s", n,
+                             err);
+                cr_expect_str_eq(id->uuid, uuid_new);
+                id = proto_identity_free(id);
+                if (!crashed)
+                        break;
+        }
+        cr_expect_lt(n, 64);
+        cr_expect_gt(saw_old, 0, "no crash left the old identity");
+        cr_expect_gt(saw_new, 1, "the new identity was complete after the last rename only");
+        EVP_PKEY_free(new_key);
+}
+
+Test(identity, renewal_crash_at_every_rename_keeps_a_whole_identity) {
+        check_replacement_crash_safe(UUID, "5151");
+}
+
+Test(identity, reregister_crash_at_every_rename_keeps_a_whole_identity) {
+        check_replacement_crash_safe(UUID2, "6262");
+}
+
+/* Issue 16: a group-writable key.pem is refused, a readable one loads with
+ * a warning naming it and the fix. */
+Test(identity, key_trust_group_write_refused_readable_warned) {
+        _cleanup_free_ char *d = sub("trust"), *kp = sub("trust/key.pem"), *err = NULL;
+        _cleanup_(proto_consumer_done) ProtoConsumer c = {};
+        ProtoIdentity *id = NULL;
+
+        consumer_init(&c, key, UUID, 365, true);
+        cr_assert_eq(proto_identity_save(d, &c, NULL, &id, &err), 0, "%s", err);
+        cr_expect_null(id->warning, "%s", id->warning);
+        id = proto_identity_free(id);
+
+        cr_assert_eq(chmod(kp, 0644), 0);
+        cr_assert_eq(proto_identity_load(d, &id, &err), 0, "%s", err);
+        cr_assert_not_null(id->warning);
+        cr_expect_not_null(strstr(id->warning, kp), "%s", id->warning);
+        cr_expect_not_null(strstr(id->warning, "chmod 0600"), "%s", id->warning);
+        id = proto_identity_free(id);
+
+        if (geteuid() == 0) {
+                cr_assert_eq(chown(kp, 0, 65534), 0);
+                cr_assert_eq(chmod(kp, 0660), 0);
+                cr_expect_eq(proto_identity_load(d, &id, &err), -EPERM);
+                cr_expect_not_null(strstr(err, "chmod g-w"), "%s", err);
+                cr_expect_null(id);
+        }
 }

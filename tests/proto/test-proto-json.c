@@ -391,7 +391,7 @@ Test(parse, job) {
                                 &j),
                 0);
         cr_expect_eq(j.state, PROTO_JOB_FAILED);
-        cr_expect_str_eq(j.result_text, "Job blocked by the following existing jobs: j0 ");
+        cr_expect_str_eq(j.result_text, "Job blocked by the following existing jobs: j0\\n");
         proto_job_done(&j);
 
         cr_assert_eq(proto_parse_job(P("{\"id\":\"j\",\"state\":\"PAUSED\"}"), &j), 0);
@@ -420,7 +420,7 @@ Test(parse, error_body) {
 
         /* A hostile server cannot forge log lines or flood them. */
         cr_assert_eq(proto_parse_error(P("{\"displayMessage\":\"a\\nFAKE LOG LINE\\u0007\"}"), &e), 0);
-        cr_expect_str_eq(e.display_message, "a FAKE LOG LINE ");
+        cr_expect_str_eq(e.display_message, "a\\nFAKE LOG LINE\\x07");
         proto_error_body_done(&e);
         {
                 size_t n = 100000;
@@ -459,4 +459,33 @@ Test(utf8, table) {
         cr_expect_not(proto_utf8_valid(P("\xe0\x80\xaf"))); /* overlong */
         cr_expect_not(proto_utf8_valid(P("\xff")));
         cr_expect_not(proto_utf8_valid(P("\xe2\x82")));
+}
+
+/* Issue 16: "\u0000" inside a JSON string is an embedded NUL, which every
+ * parser's contract refuses (cJSON would silently cut the string there). */
+Test(parse, escaped_nul_in_a_string_is_refused) {
+        ProtoConsumer c = {};
+        ProtoStatus s = {};
+        ProtoJob j = {};
+        ProtoErrorBody e = {};
+        ProtoIdentity id = {};
+        char **owners = NULL;
+
+        cr_expect_eq(
+                proto_parse_consumer(P("{\"uuid\":\"u-1\",\"owner\":{\"key\":\"acme\\u0000evil\"}}"), &c),
+                -EBADMSG);
+        cr_expect_eq(
+                proto_parse_status(P("{\"result\":true,\"version\":\"4\\u0000\",\"capabilities\":[]}"), &s),
+                -EBADMSG);
+        cr_expect_eq(
+                proto_parse_job(P("{\"id\":\"j\",\"state\":\"FINISHED\",\"resultData\":\"a\\u0000b\"}"), &j),
+                -EBADMSG);
+        cr_expect_eq(proto_parse_error(P("{\"displayMessage\":\"x\\u0000y\"}"), &e), -EBADMSG);
+        cr_expect_eq(proto_parse_owners(P("[{\"key\":\"a\\u0000\"}]"), &owners), -EBADMSG);
+        cr_expect_eq(proto_parse_identity_json(P("{\"uuid\":\"u-1\",\"owner\":\"a\\u0000b\"}"), &id),
+                     -EBADMSG);
+        /* An escaped backslash followed by "u0000" is text, not a NUL. */
+        cr_assert_eq(proto_parse_error(P("{\"displayMessage\":\"C:\\\\u0000\"}"), &e), 0);
+        cr_expect_str_eq(e.display_message, "C:\\u0000");
+        proto_error_body_done(&e);
 }

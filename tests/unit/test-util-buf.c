@@ -97,3 +97,24 @@ Test(buf, zero_cap) {
         cr_expect_str_eq(buf_str(&b), "");
         buf_free(&b);
 }
+
+/* A secret buffer grows by copy-and-wipe instead of realloc(): the contents
+ * must come through every growth intact. */
+Test(buf, secret_buffer_grows_intact) {
+        Buf b = BUF_INIT(1 << 20);
+        char chunk[97];
+
+        b.secret = true;
+        for (int i = 0; i < 300; i++) {
+                memset(chunk, 'a' + i % 26, sizeof chunk);
+                cr_assert_eq(buf_append(&b, chunk, sizeof chunk), 0);
+        }
+        cr_assert_eq(b.len, 300 * sizeof chunk);
+        for (size_t i = 0; i < b.len; i++)
+                cr_assert_eq(b.data[i], 'a' + (int) (i / sizeof chunk) % 26, "byte %zu", i);
+        cr_expect_eq(b.data[b.len], '\0');
+        cr_assert_eq(buf_printf(&b, "%s", "tail"), 0);
+        cr_expect_str_eq(b.data + 300 * sizeof chunk, "tail");
+        buf_free(&b);
+        cr_expect_null(b.data);
+}

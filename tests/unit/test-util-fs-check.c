@@ -113,3 +113,70 @@ Test(fs_check, cap_missing_and_directories) {
         cr_expect_eq(read_file_trusted(dir, 10, 0, &buf, NULL, NULL, 0), -EISDIR);
         cr_expect_eq(read_file_trusted("/dev/null", 10, 0, &buf, NULL, NULL, 0), -EINVAL);
 }
+
+/* Issue 16: group write is refused too, unless the group is root's or ours
+ * (0664 root:nogroup was accepted). */
+Test(fs_check, group_writable_by_another_group_is_refused) {
+        _cleanup_free_ char *p = make("gw.conf", "x", 0664), *buf = NULL;
+        char reason[512];
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root to give the file to another group");
+        cr_assert_eq(chown(p, 0, 65534), 0);
+        cr_assert_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), -EPERM);
+        cr_expect_not_null(strstr(reason, p), "%s", reason);
+        cr_expect_not_null(strstr(reason, "group 65534"), "%s", reason);
+        cr_expect_not_null(strstr(reason, "chmod g-w"), "%s", reason);
+        /* The same mode with root's group is root's business. */
+        cr_assert_eq(chown(p, 0, 0), 0);
+        cr_expect_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), 0, "%s", reason);
+}
+
+/* A directory others may write lets them replace the file in it. */
+Test(fs_check, writable_directory_of_another_user_is_refused) {
+        _cleanup_free_ char *sub = NULL, *p = NULL, *buf = NULL;
+        char reason[512];
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root to give the directory away");
+        cr_assert_geq(asprintf(&sub, "%s/d", dir), 0);
+        cr_assert_eq(mkdir(sub, 0700), 0);
+        cr_assert_geq(asprintf(&p, "%s/d/hvmap.conf", dir), 0);
+        cr_assert_eq(write_file_atomic(p, "x", 1, 0644), 0);
+        cr_assert_eq(chown(sub, 65534, 65534), 0);
+        cr_assert_eq(chmod(sub, 0777), 0);
+        cr_assert_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), -EPERM);
+        cr_expect_not_null(strstr(reason, sub), "%s", reason);
+        cr_expect_not_null(strstr(reason, "chmod o-w"), "%s", reason);
+        /* Sticky (like /tmp): only the file's owner may replace it. */
+        cr_assert_eq(chmod(sub, 01777), 0);
+        cr_expect_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), 0, "%s", reason);
+        buf = mfree(buf);
+        /* Ours (the state dir at 0777): read, with a warning. */
+        cr_assert_eq(chown(sub, 0, 0), 0);
+        cr_assert_eq(chmod(sub, 0777), 0);
+        cr_expect_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), 0, "%s", reason);
+        cr_expect_not_null(strstr(reason, sub), "no warning: \"%s\"", reason);
+        cr_expect_not_null(strstr(reason, "chmod 0700"), "%s", reason);
+        (void) unlink(p);
+        (void) rmdir(sub);
+}
+
+/* A secret others can read is read, with a warning saying how to fix it. */
+Test(fs_check, readable_secret_warns) {
+        _cleanup_free_ char *p = make("key.pem", "secret", 0644), *q = make("own.pem", "secret", 0600),
+                            *buf = NULL;
+        char reason[512] = "x";
+
+        cr_assert_eq(read_file_trusted(p, 1024, FS_CHECK_SECRET, &buf, NULL, reason, sizeof(reason)), 0);
+        cr_expect_not_null(strstr(reason, p), "no warning: \"%s\"", reason);
+        cr_expect_not_null(strstr(reason, "readable by"), "%s", reason);
+        cr_expect_not_null(strstr(reason, "chmod 0600"), "%s", reason);
+        buf = mfree(buf);
+        cr_assert_eq(read_file_trusted(q, 1024, FS_CHECK_SECRET, &buf, NULL, reason, sizeof(reason)), 0);
+        cr_expect_str_eq(reason, "");
+        buf = mfree(buf);
+        /* Not a secret: no warning. */
+        cr_assert_eq(read_file_trusted(p, 1024, 0, &buf, NULL, reason, sizeof(reason)), 0);
+        cr_expect_str_eq(reason, "");
+}

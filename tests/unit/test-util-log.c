@@ -123,3 +123,41 @@ Test(log, level_names) {
         cr_expect_str_eq(log_level_to_string(LOG_NOTICE), "notice");
         cr_expect_str_eq(log_level_to_string(99), "unknown");
 }
+
+/* Issue 16: the log's redaction as a function for every other output
+ * (stdout, --json, state.json): secrets out, the text's shape kept. */
+Test(log, redact_for_other_outputs) {
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+        cr_assert_eq(log_secret_register("AK-1234"), 0);
+        cr_assert_eq(log_secret_register("pw"), 0);
+        a = log_redact("{\n  \"error\": \"Couldn't find activation key 'AK-1234'\"\n}\n");
+        cr_assert_not_null(a);
+        cr_expect_str_eq(a, "{\n  \"error\": \"Couldn't find activation key '********'\"\n}\n");
+        /* Shorter and longer than the marker, repeated, adjacent. */
+        b = log_redact("pwpw AK-1234AK-1234 pw");
+        cr_expect_str_eq(b, "**************** **************** ********");
+        c = log_redact("nothing secret");
+        cr_expect_str_eq(c, "nothing secret");
+        cr_expect(log_has_secret("x AK-1234 y"));
+        cr_expect_not(log_has_secret("x AK-123 y"));
+        log_secret_unregister("AK-1234");
+        d = log_redact("AK-1234");
+        cr_expect_str_eq(d, "AK-1234");
+        cr_expect_not(log_has_secret("AK-1234"));
+        free(log_redact(NULL));
+}
+
+/* A long text is redacted whole, not cut at the log's message size. */
+Test(log, redact_long_text) {
+        size_t n = 100000;
+        _cleanup_free_ char *text = malloc(n + 16), *out = NULL;
+
+        cr_assert_eq(log_secret_register("S3CR3T"), 0);
+        memset(text, 'x', n);
+        memcpy(text + n - 6, "S3CR3T", 7);
+        out = log_redact(text);
+        cr_assert_not_null(out);
+        cr_expect_eq(strlen(out), n - 6 + 8);
+        cr_expect_null(strstr(out, "S3CR3T"));
+}
