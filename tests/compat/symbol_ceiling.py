@@ -63,17 +63,19 @@ def parse_curl_man(text):
     'Deprecated since Y', 'Last used in Z' lines."""
     table = {}
     name = None
+    keys = (("introduced", r"Introduced in ([\d.]*\d)"), ("deprecated", r"Deprecated since ([\d.]*\d)"),
+            ("removed", r"Last used in ([\d.]*\d)"))
     for line in text.splitlines():
         line = line.strip()
         if line.startswith(".IP "):
             name = line[4:].strip()
             table[name] = {}
-        elif name and line.startswith("Introduced in"):
-            table[name]["introduced"] = vtuple(line.split()[-1])
-        elif name and line.startswith("Deprecated since"):
-            table[name]["deprecated"] = vtuple(line.split()[-1])
-        elif name and line.startswith("Last used in"):
-            table[name]["removed"] = vtuple(line.split()[-1])
+        elif name:
+            # curl 7.88: one fact a line; curl 8: "Introduced in X. Last used in Y. See ..."
+            for key, rx in keys:
+                m = re.search(rx, line)
+                if m:
+                    table[name][key] = vtuple(m.group(1))
     return {k: v for k, v in table.items() if "introduced" in v}
 
 
@@ -313,7 +315,7 @@ def check_use(rel, lineno, name, entry, rng, lib, floor, guard, problems):
 def dynamic_symbols(binary, objdump):
     """[(name, node)] of the binary's undefined dynamic symbols."""
     try:
-        out = subprocess.run([objdump, "-T", binary], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([objdump, "-T", binary], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=True).stdout
     except FileNotFoundError:
         raise SystemExit("symbol-ceiling: %s not found: install binutils (scripts/setup)" % objdump)
     except subprocess.CalledProcessError as e:
@@ -432,8 +434,11 @@ def main(argv=None):
             if name in man and not entry.get("ignore") and man[name]["introduced"] != entry["introduced"]:
                 problems.append("tests/compat/curl-symbols.txt: %s introduced in %s, curl's list says %s"
                                 % (name, vstr(entry["introduced"]), vstr(man[name]["introduced"])))
+        # curl's list decides the version; an older curl's list may not know
+        # a deprecation the kept table records, so that stays.
         curl = dict(kept)
-        curl.update(man)
+        for name, entry in man.items():
+            curl[name] = dict(kept.get(name, {}), **entry)
         curl_source = "%s (%d symbols) + %s" % (man_path, len(man), os.path.relpath(args.kept_table))
     else:
         curl = kept

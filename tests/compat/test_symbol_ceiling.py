@@ -48,7 +48,7 @@ class Ceiling(unittest.TestCase):
 
     def run_check(self, *extra):
         return subprocess.run([sys.executable, CHECK, "--root", self.root, *args_without_root(), *extra],
-                              capture_output=True, text=True, timeout=120)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
 
     def plant(self, rel, code):
         with open(os.path.join(self.root, rel), "a") as f:
@@ -126,9 +126,9 @@ class Ceiling(unittest.TestCase):
                     "        sd_event *e = NULL;\n"
                     "        (void) sd_event_default(&e);\n"
                     "        return sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 1, 0, NULL, NULL);\n}\n")
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libsystemd"], capture_output=True,
-                               text=True).stdout.split()
-        cc = subprocess.run(CC + [src, "-o", exe] + flags, capture_output=True, text=True)
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libsystemd"], stdout=subprocess.PIPE,
+                               universal_newlines=True).stdout.split()
+        cc = subprocess.run(CC + [src, "-o", exe] + flags, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
         self.assertEqual(cc.returncode, 0, "cannot build the planted binary: " + cc.stderr)
         r = self.run_check("--binary", exe)
         self.assertEqual(r.returncode, 1, r.stdout)
