@@ -89,7 +89,7 @@ static int take_global(int argc, char *argv[], int *i, GlobalArgs *g) {
         }
         for (size_t k = 0; k < ELEMENTSOF(with_value); k++) {
                 size_t n = strlen(with_value[k].name);
-                const char **field = (const char **) ((char *) g + with_value[k].offset);
+                const char **field = (const char **) (void *) ((char *) g + with_value[k].offset);
 
                 if (strncmp(a, with_value[k].name, n) != 0)
                         continue;

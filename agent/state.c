@@ -105,7 +105,8 @@ int state_parse(const char *buf, size_t len, State *ret) {
                 return -EBADMSG;
 
         for (size_t i = 0; i < sizeof state_strings / sizeof state_strings[0]; i++) {
-                char **f = (char **) ((char *) &s + state_strings[i].offset);
+                /* An offsetof() into State: aligned (the (void *) tells -Wcast-align). */
+                char **f = (char **) (void *) ((char *) &s + state_strings[i].offset);
 
                 v = cJSON_GetObjectItemCaseSensitive(root, state_strings[i].name);
                 if (!v || cJSON_IsNull(v))
@@ -165,7 +166,7 @@ int state_format(const State *s, char **ret) {
         if (!root || !cJSON_AddNumberToObject(root, "version", STATE_VERSION))
                 return -ENOMEM;
         for (size_t i = 0; i < sizeof state_strings / sizeof state_strings[0]; i++) {
-                char *const *f = (char *const *) ((const char *) s + state_strings[i].offset);
+                char *const *f = (char *const *) (const void *) ((const char *) s + state_strings[i].offset);
 
                 if (*f && !cJSON_AddStringToObject(root, state_strings[i].name, *f))
                         return -ENOMEM;

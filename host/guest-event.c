@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Lifecycle event + detail → guest table action, and the names of states,
- * events and details for logs. Pure: every switch lists every value libvirt
- * 9.0 knows, with no default, so -Wswitch-enum flags a new one. */
+ * events and details for logs. Pure: every switch lists every value the
+ * libvirt headers it is built on know, with no default, so -Wswitch-enum
+ * flags a new one; values newer than the floor (libvirt 7.0) are guarded. */
 #define HVMAP_HOST_INTERNAL
 #include "host/host-internal.h"
 
@@ -136,12 +137,20 @@ GuestEventAction guest_event_map(int event, int detail, const GuestEntry *cur, i
                 }
                 break;
         case VIR_DOMAIN_EVENT_RESUMED:
+#if !LIBVIR_CHECK_VERSION(8, 5, 0)
+                /* VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED came in libvirt 8.5;
+                 * a newer libvirtd sends it to a build on older headers too. */
+                if (detail == 4)
+                        return to_state(cur, VIR_DOMAIN_RUNNING, ret_state, ret_persist);
+#endif
                 switch ((virDomainEventResumedDetailType) detail) {
                 case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED: /* real QEMU: before STARTED on every start */
                 case VIR_DOMAIN_EVENT_RESUMED_MIGRATED:
                 case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT:
                 case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY:
+#if LIBVIR_CHECK_VERSION(8, 5, 0)
                 case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED:
+#endif
                         return to_state(cur, VIR_DOMAIN_RUNNING, ret_state, ret_persist);
                 }
                 break;

@@ -85,8 +85,10 @@ HostSnapshot *snapshot_build(const GuestTable *t, const GuestFilter *f, const Sn
         impl = calloc(1, size);
         if (!impl)
                 return NULL;
-        guests = (HostGuest *) ((char *) impl + align_up(sizeof(SnapshotImpl), alignof(HostGuest)));
-        facts = (HostFact *) ((char *) guests + align_up(n_guests * sizeof(HostGuest), alignof(HostFact)));
+        /* align_up() above aligns both; the (void *) step says so to -Wcast-align. */
+        guests = (HostGuest *) (void *) ((char *) impl + align_up(sizeof(SnapshotImpl), alignof(HostGuest)));
+        facts = (HostFact *) (void *) ((char *) guests +
+                                       align_up(n_guests * sizeof(HostGuest), alignof(HostFact)));
         a = (Arena){ (char *) (facts + m->n_facts), (char *) impl + size };
 
         /* Pass 2: fill. */

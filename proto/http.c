@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #define HVMAP_PROTO_INTERNAL 1
@@ -59,6 +61,9 @@ struct Transfer {
         char *content_type;
         char *location;
         char errbuf[CURL_ERROR_SIZE];
+        /* The CA directory's bundle, for ssl_ctx_add_ca(). */
+        char *ca_pem;
+        size_t ca_pem_len;
         /* A request that never reached curl (CA dir unusable) completes from a defer source. */
         sd_event_source *defer;
         int local_error;
@@ -360,6 +365,7 @@ static Transfer *transfer_free(Transfer *t) {
         }
         event_source_disable_unref(t->defer);
         curl_slist_free_all(t->headers);
+        free(t->ca_pem);
         buf_free(&t->body);
         free(t->request_uuid);
         free(t->retry_after);
@@ -612,7 +618,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                         v++;
                 while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
                         e--;
-                header_keep((char **) ((char *) t + keep[i].offset), v, (size_t) (e - v));
+                header_keep((char **) (void *) ((char *) t + keep[i].offset), v, (size_t) (e - v));
         }
         return n;
 }
@@ -666,6 +672,37 @@ static int transfer_fail_later(Transfer *t, int error, char *text) {
         return 0;
 }
 
+/* Adds the CA directory's certificates (and CRLs) to each new connection's
+ * OpenSSL store, next to whatever CAINFO/CAPATH loaded. Not CURLOPT_CAINFO_BLOB:
+ * it is curl 7.77 (RHEL 8 has 7.61, RHEL 9 7.76), and it replaces CAINFO,
+ * which would drop the system bundle that use_system_ca asks for. */
+static CURLcode ssl_ctx_add_ca(CURL *easy, void *ssl_ctx, void *userdata) {
+        Transfer *t = userdata;
+        X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+        _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        STACK_OF(X509_INFO) * infos;
+        int added = 0;
+
+        if (!store || !t->ca_pem || t->ca_pem_len > INT_MAX)
+                return CURLE_SSL_CACERT_BADFILE;
+        bio = BIO_new_mem_buf(t->ca_pem, (int) t->ca_pem_len);
+        if (!bio)
+                return CURLE_OUT_OF_MEMORY;
+        infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+        if (!infos)
+                return CURLE_SSL_CACERT_BADFILE;
+        for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+                X509_INFO *info = sk_X509_INFO_value(infos, i);
+
+                if (info->x509 && X509_STORE_add_cert(store, info->x509) == 1)
+                        added++;
+                if (info->crl)
+                        (void) X509_STORE_add_crl(store, info->crl);
+        }
+        sk_X509_INFO_pop_free(infos, X509_INFO_free);
+        return added > 0 ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
+}
+
 #define SETOPT(easy, opt, val)                                          \
         do {                                                            \
                 if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK) \
@@ -698,7 +735,14 @@ static int transfer_setup(ProtoHttp *h, Transfer *t, const ProtoHttpRequest *req
         SETOPT(e, CURLOPT_WRITEDATA, t);
         SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
         SETOPT(e, CURLOPT_HEADERDATA, t);
+        /* HTTPS only, and no redirect anywhere else. */
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
         SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
+        SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+        SETOPT(e, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+        SETOPT(e, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
         SETOPT(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
         SETOPT(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
         SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (h->connect_timeout_usec / USEC_PER_MSEC));
@@ -717,8 +761,10 @@ static int transfer_setup(ProtoHttp *h, Transfer *t, const ProtoHttpRequest *req
                         SETOPT(e, CURLOPT_CAPATH, NULL);
                 }
                 if (ca) {
-                        struct curl_blob blob = { .data = ca, .len = ca_len, .flags = CURL_BLOB_COPY };
-                        SETOPT(e, CURLOPT_CAINFO_BLOB, &blob);
+                        t->ca_pem = TAKE_PTR(ca);
+                        t->ca_pem_len = ca_len;
+                        SETOPT(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_add_ca);
+                        SETOPT(e, CURLOPT_SSL_CTX_DATA, t);
                 }
         }
         if (req->client_cert && req->client_key) {
@@ -909,6 +955,17 @@ int proto_http_new(sd_event *e, const ProtoServerConfig *cfg, ProtoHttp **ret) {
                 h->resolve = l;
         }
         vi = curl_version_info(CURLVERSION_NOW);
+        /* ssl_ctx_add_ca() hands curl's SSL_CTX to OpenSSL. */
+        if (h->ca_dir && !h->insecure &&
+            (!vi || !vi->ssl_version || strncmp(vi->ssl_version, "OpenSSL/", 8) != 0)) {
+                r = log_error_errno(EOPNOTSUPP,
+                                    "libcurl %s does TLS with %s, not OpenSSL: hvmap cannot add the CA "
+                                    "directory's certificates; install libcurl built with OpenSSL "
+                                    "(Debian: libcurl4, not libcurl3-gnutls)",
+                                    vi ? vi->version : "?",
+                                    vi && vi->ssl_version ? vi->ssl_version : "no TLS");
+                goto fail;
+        }
         if (asprintf(&h->user_agent, "hvmap/%s (libcurl/%s)", HVMAP_VERSION, vi ? vi->version : "?") < 0) {
                 h->user_agent = NULL;
                 goto oom;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* _cleanup_ helpers for the libraries hvmap links. Each block is compiled
  * only when the including file has pulled in that library's header first, so
- * host/ does not drag in libcurl and proto/ does not drag in libvirt. */
+ * host/ does not drag in libcurl and proto/ does not drag in libvirt. The
+ * header guards differ between releases: older curl (RHEL 8's 7.61) uses
+ * __CURL_CURL_H, OpenSSL 1.1.1 only HEADER_*_H (3.x defines both). */
 #pragma once
 
 #include "util/cleanup.h"
 
-#ifdef CURLINC_CURL_H
+#if defined(CURLINC_CURL_H) || defined(__CURL_CURL_H)
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup, curl_easy_cleanupp)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all, curl_slist_free_allp)
 #endif
@@ -20,12 +22,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(virConnectPtr, virConnectClose, virConnectClosep)
 DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree, virDomainFreep)
 #endif
 
-#ifdef OPENSSL_EVP_H
+#if defined(OPENSSL_EVP_H) || defined(HEADER_ENVELOPE_H)
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free, EVP_PKEY_freep)
 #endif
-#ifdef OPENSSL_X509_H
+#if defined(OPENSSL_X509_H) || defined(HEADER_X509_H)
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free, X509_freep)
 #endif
-#ifdef OPENSSL_BIO_H
+#if defined(OPENSSL_BIO_H) || defined(HEADER_BIO_H)
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all, BIO_free_allp)
 #endif

@@ -150,9 +150,16 @@ class PrintFiles(unittest.TestCase):
             lines = err.strip().splitlines()
             self.assertIn(uri, lines[-1])
             self.assertTrue(lines[-1].startswith("hvmap print: cannot connect"), err)
-            # libxml2 itself prints an "I/O warning" for the missing file
-            # that the in-process test driver parses; nothing else may.
-            self.assertEqual(len(lines), 2 if uri.startswith("test:///nonexistent") else 1, err)
+            # libxml2 before 2.13 (Debian 12; not 13) prints an "I/O warning"
+            # for the missing file the in-process test driver parses; nothing
+            # else may print.
+            extra = lines[:-1]
+            if uri.startswith("test:///nonexistent"):
+                self.assertLessEqual(len(extra), 1, err)
+                for line in extra:
+                    self.assertIn("I/O warning", line, err)
+            else:
+                self.assertEqual(extra, [], err)
 
     def test_usage_errors_are_64(self):
         for args in (["--nope"], ["--hypervisor-id", "serial"], ["--flavour", "vmware"], ["extra"],

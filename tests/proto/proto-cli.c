@@ -19,6 +19,59 @@
 #include "util/log.h"
 #include "util/parse.h"
 
+#if !__GLIBC_PREREQ(2, 32)
+/* strerrorname_np() is glibc 2.32 (RHEL 8 has 2.28, Debian 11 2.31): the
+ * errnos proto/ and util/ return and their neighbours, else the number. */
+static const char *strerrorname_np(int e) {
+        static const struct {
+                int e;
+                const char *name;
+        } names[] = {
+                { E2BIG, "E2BIG" },
+                { EACCES, "EACCES" },
+                { EAGAIN, "EAGAIN" },
+                { EBADMSG, "EBADMSG" },
+                { EBUSY, "EBUSY" },
+                { ECANCELED, "ECANCELED" },
+                { ECONNREFUSED, "ECONNREFUSED" },
+                { ECONNRESET, "ECONNRESET" },
+                { EEXIST, "EEXIST" },
+                { EFBIG, "EFBIG" },
+                { EHOSTUNREACH, "EHOSTUNREACH" },
+                { EIDRM, "EIDRM" },
+                { EINTR, "EINTR" },
+                { EINVAL, "EINVAL" },
+                { EIO, "EIO" },
+                { EISDIR, "EISDIR" },
+                { EKEYEXPIRED, "EKEYEXPIRED" },
+                { EKEYREJECTED, "EKEYREJECTED" },
+                { EKEYREVOKED, "EKEYREVOKED" },
+                { ELOOP, "ELOOP" },
+                { EMSGSIZE, "EMSGSIZE" },
+                { ENETUNREACH, "ENETUNREACH" },
+                { ENODATA, "ENODATA" },
+                { ENOENT, "ENOENT" },
+                { ENOKEY, "ENOKEY" },
+                { ENOMEM, "ENOMEM" },
+                { ENOSPC, "ENOSPC" },
+                { ENOTDIR, "ENOTDIR" },
+                { EOPNOTSUPP, "EOPNOTSUPP" },
+                { EPERM, "EPERM" },
+                { EPROTO, "EPROTO" },
+                { ERANGE, "ERANGE" },
+                { EREMOTEIO, "EREMOTEIO" },
+                { ETIMEDOUT, "ETIMEDOUT" },
+        };
+        static char buf[32];
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i].e == e)
+                        return names[i].name;
+        (void) snprintf(buf, sizeof(buf), "errno %d", e);
+        return buf;
+}
+#endif
+
 typedef struct Cli {
         sd_event *event;
         ProtoClient *client;

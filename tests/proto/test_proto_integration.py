@@ -6,6 +6,7 @@ through proto-cli (one call per process, one JSON line of typed result)."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -87,7 +88,10 @@ class ProtoTest(unittest.TestCase):
     def expect(self, r, kind, *in_message):
         self.assertEqual(r["kind"], kind, r)
         for m in in_message:
-            self.assertIn(m, r["message"], r)
+            if isinstance(m, re.Pattern):
+                self.assertRegex(r["message"], m, r)
+            else:
+                self.assertIn(m, r["message"], r)
         self.assertNotIn("\n", r["message"])
 
     # ---- the happy paths -------------------------------------------------
@@ -254,7 +258,9 @@ class ProtoTest(unittest.TestCase):
             ({"status": 200, "body": "<html>hello</html>", "content_type": "text/html"}, "temporary",
              "malformed consumer"),
             ({"oversized_body": 300000}, "temporary", "response too large"),
-            ({"close_mid_body": True}, "temporary", "curl error 18"),
+            # curl 8 with OpenSSL 3.5 reports the cut TLS stream (no
+            # close_notify) as a receive error (56) before the short body (18).
+            ({"close_mid_body": True}, "temporary", re.compile(r"curl error (18|56)\)")),
             ({"wrong_content_type": True}, "ok", "HTTP 200"),  # lenient: JSON is JSON whatever the header
         ]:
             with self.subTest(action=action):
