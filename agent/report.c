@@ -365,6 +365,7 @@ static void identity_lost(Reporter *r, const char *message);
 /* A failed attempt: logged once here, counted, persisted, and handed to
  * the scheduler for the next try. */
 static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res) {
+        _cleanup_free_ char *clean = NULL;
         uint64_t now = now_mono(r), next;
         char wait[DURATION_STRING_MAX];
         bool sched_work =
@@ -373,14 +374,18 @@ static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res)
         if ((work == REPORT_WORK_REPORT || work == REPORT_WORK_JOB) && res->maybe_applied)
                 mark_unknown(r, r->in_flight_started);
         drop_sending(r);
+        /* What leaves the process never carries a secret. */
+        clean = log_redact(res->message);
         r->state.consecutive_failures++;
         (void) state_set_string(&r->state.last_result, proto_result_kind_to_string(res->kind));
         r->state.last_http_status = res->http_status;
-        (void) state_set_string(&r->state.last_message, res->message);
+        (void) state_set_string(&r->state.last_message, clean          ? clean
+                                                        : res->message ? "(message withheld)"
+                                                                       : NULL);
         if (sched_work)
                 sched_finished(&r->sched, &r->cfg.sched, sched_result_of(res->kind),
                                res->retry_after_sec * USEC_PER_SEC, now, rnd(r));
-        outcome_set(r, work, res->kind, res->http_status, res->message);
+        outcome_set(r, work, res->kind, res->http_status, r->state.last_message);
 
         next = sched_next(&r->sched, &r->cfg.sched);
         format_duration(wait, sizeof wait,

@@ -11,6 +11,7 @@
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
 #include "util/fs-check.h"
+#include "util/log.h"
 
 #define STATE_VERSION 1
 
@@ -223,7 +224,7 @@ int state_load(const char *dir, State *ret) {
 }
 
 int state_save(const char *dir, const State *s) {
-        _cleanup_free_ char *path = state_path(dir), *text = NULL;
+        _cleanup_free_ char *path = state_path(dir), *text = NULL, *clean = NULL;
         int r;
 
         if (!path)
@@ -231,5 +232,10 @@ int state_save(const char *dir, const State *s) {
         r = state_format(s, &text);
         if (r < 0)
                 return r;
-        return write_file_atomic(path, text, strlen(text), 0600);
+        /* A server's message may quote a secret (Satellite: "Couldn't find
+         * activation key 'X'"): never on disk. */
+        clean = log_redact(text);
+        if (!clean)
+                return -ENOMEM;
+        return write_file_atomic(path, clean, strlen(clean), 0600);
 }

@@ -5,6 +5,7 @@
  * the engine logs the outcome and writes state.json. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "util/event-util.h"
 #include "util/buf.h"
 #include "util/cleanup-libs.h"
+#include "util/escape.h"
 #include "util/fileio.h"
 #include "util/fs-check.h"
 #include "util/log.h"
@@ -203,7 +205,7 @@ static int read_secret(const char *file, const char *env, const char *what, char
 static void print_json_result(bool changed, const char *uuid, const char *owner, const char *server,
                               const char *message) {
         _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *clean = NULL;
 
         if (!o)
                 return;
@@ -217,8 +219,10 @@ static void print_json_result(bool changed, const char *uuid, const char *owner,
         if (message)
                 (void) cJSON_AddStringToObject(o, "message", message);
         text = cJSON_PrintUnformatted(o);
-        if (text)
-                (void) printf("%s\n", text);
+        /* Configuration management logs this: no secret in it, ever. */
+        clean = text ? log_redact(text) : NULL;
+        if (clean)
+                (void) printf("%s\n", clean);
 }
 
 static void register_help(void) {
@@ -402,10 +406,14 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                         if (json)
                                 print_json_result(false, existing->uuid, existing->owner,
                                                   existing->server_url, "already registered");
-                        else
+                        else {
+                                /* The owner key is the server's word: one line, whatever it holds. */
+                                _cleanup_free_ char *owner =
+                                        escape_control(strna(existing->owner), SIZE_MAX);
+
                                 (void) printf("already registered as %s in organization %s with %s\n",
-                                              existing->uuid, strna(existing->owner),
-                                              strna(existing->server_url));
+                                              existing->uuid, strna(owner), strna(existing->server_url));
+                        }
                         proto_identity_free(existing);
                         return EX_OK;
                 }
@@ -446,9 +454,12 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
         id = reporter_identity(report_io_engine(o.io));
         if (json)
                 print_json_result(true, id->uuid, id->owner, id->server_url, "registered");
-        else
-                (void) printf("registered as %s in organization %s with %s\n", id->uuid, strna(id->owner),
+        else {
+                _cleanup_free_ char *owner = escape_control(strna(id->owner), SIZE_MAX);
+
+                (void) printf("registered as %s in organization %s with %s\n", id->uuid, strna(owner),
                               report_io_server_url(o.io));
+        }
         return EX_OK;
 }
 
