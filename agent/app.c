@@ -146,7 +146,7 @@ int app_load_config_with(const GlobalArgs *g, bool need_server, const ConfigOver
         r = config_init(&c);
         if (r < 0)
                 return log_error_errno(r, "Cannot initialise the configuration: %m"), EX_OSERR;
-        r = config_load(&c, config_dir, rhsm, &errors);
+        r = config_load_main(&c, g->config_file, config_dir, rhsm, &errors);
         if (r >= 0 && g->uri)
                 r = config_set(&c, "libvirt", "uri", g->uri, &errors) < 0 ? 1 : r;
         if (r >= 0 && g->state_dir)

@@ -18,6 +18,7 @@ typedef struct GlobalArgs {
         const char *rhsm_conf; /* "" ignores it; default HVMAP_RHSM_CONF */
         const char *uri; /* NULL: from the configuration */
         bool debug;
+        const char *config_file; /* config --check --config-file: read instead of CONFIG_DIR/hvmap.conf */
 } GlobalArgs;
 
 /* One configuration value given on the command line ("--uri" is

@@ -843,11 +843,17 @@ static int conf_filter(const struct dirent *de) {
 }
 
 int config_load(Config *c, const char *config_dir, const char *rhsm_conf, ConfigErrors *errors) {
+        return config_load_main(c, NULL, config_dir, rhsm_conf, errors);
+}
+
+int config_load_main(Config *c, const char *main_file, const char *config_dir, const char *rhsm_conf,
+                     ConfigErrors *errors) {
         _cleanup_free_ char *main_path = NULL, *dropin_dir = NULL;
         struct dirent **list = NULL;
         int nerr = 0, r, n;
 
-        if (asprintf(&main_path, "%s/hvmap.conf", config_dir) < 0 ||
+        if ((main_file ? !(main_path = strdup(main_file))
+                       : asprintf(&main_path, "%s/hvmap.conf", config_dir) < 0) ||
             asprintf(&dropin_dir, "%s/hvmap.conf.d", config_dir) < 0)
                 return -ENOMEM;
 

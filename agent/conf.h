@@ -159,6 +159,11 @@ int config_set(Config *c, const char *section, const char *key, const char *valu
  * error. Returns the number of errors
  * or a negative errno. */
 int config_load(Config *c, const char *config_dir, const char *rhsm_conf, ConfigErrors *errors);
+/* The same with main_file (NULL: config_dir/hvmap.conf) read in place of
+ * config_dir/hvmap.conf: `config --check --config-file` checks a candidate
+ * file together with the drop-ins and rhsm.conf it will live with. */
+int config_load_main(Config *c, const char *main_file, const char *config_dir, const char *rhsm_conf,
+                     ConfigErrors *errors);
 
 /* Cross-key checks for running against a server: a server is known, the URL
  * parses, the CA dir is readable (unless insecure), splay ≤ interval, ...

@@ -221,6 +221,7 @@ int verb_status(const GlobalArgs *g, int argc, char *argv[]) {
 }
 
 int verb_config(const GlobalArgs *g, int argc, char *argv[]) {
+        GlobalArgs ga = *g;
         bool check = false, sample = false;
         Config c;
         int r;
@@ -230,24 +231,34 @@ int verb_config(const GlobalArgs *g, int argc, char *argv[]) {
                         check = true;
                 else if (streq_ptr(argv[i], "--sample"))
                         sample = true;
+                else if (streq_ptr(argv[i], "--config-file") && i + 1 < argc)
+                        ga.config_file = argv[++i];
+                else if (strncmp(argv[i], "--config-file=", 14) == 0 && argv[i][14])
+                        ga.config_file = argv[i] + 14;
                 else {
                         (void) fprintf(stderr,
-                                       "Usage: hvmap config --check | --sample\n"
+                                       "Usage: hvmap config --check [--config-file FILE] | --sample\n"
                                        "  --check   validate the configuration and print the effective "
                                        "values and where each came from\n"
+                                       "  --config-file FILE\n"
+                                       "            with --check: FILE in place of CONFIG_DIR/hvmap.conf, "
+                                       "with the drop-ins and\n"
+                                       "            rhsm.conf it would live with (a candidate before it is "
+                                       "installed)\n"
                                        "  --sample  print a sample hvmap.conf listing every key\n");
                         return streq_ptr(argv[i], "--help") ? EX_OK : EX_USAGE;
                 }
         }
-        if (sample == check) {
-                (void) fprintf(stderr, "hvmap config: give exactly one of --check or --sample\n");
+        if (sample == check || (sample && ga.config_file)) {
+                (void) fprintf(stderr, "hvmap config: give exactly one of --check (optionally with "
+                                       "--config-file) or --sample\n");
                 return EX_USAGE;
         }
         if (sample) {
                 config_write_sample(stdout);
                 return EX_OK;
         }
-        r = app_load_config(g, true, &c);
+        r = app_load_config(&ga, true, &c);
         if (r != 0)
                 return r;
         config_dump(&c, stdout);

@@ -289,7 +289,7 @@ class Runs(AnsibleBase):
         p = self.playbook(v)
         self.assertNotEqual(p.returncode, 0, p.stdout)
         self.assertRegex(p.stdout, r'"exit_status": 78, "msg": "failed to validate".*'
-                                   r'hvmap.conf:\d+: unknown key \\"intervall\\" in \[report\]')
+                                   r':\d+: unknown key \\"intervall\\" in \[report\]')
         self.assertEqual(read(os.path.join(self.etc, "hvmap.conf")), before)
 
     def test_proxy_with_password_in_a_private_dropin(self):
