@@ -16,6 +16,7 @@
 #define HVMAP_PROTO_INTERNAL 1
 #include "proto/proto-internal.h"
 #include "util/cleanup.h"
+#include "util/buf.h"
 #include "util/cleanup-libs.h"
 #include "util/escape.h"
 
@@ -148,61 +149,107 @@ static int cmp_fact(const void *a, const void *b) {
         return strcmp(x->key, y->key);
 }
 
-static char *ascii_lower(const char *s) {
-        char *r = strdup(s);
+/* Appends s as a JSON string, lower-cased when lower, escaped exactly as
+ * cJSON prints strings ('"', '\\', \b \f \n \r \t, other bytes below 32 as
+ * \u00xx, everything else raw), so the bytes of a body do not depend on
+ * which of the two wrote which part (tests/proto compares them). */
+static int append_string(Buf *b, const char *s, bool lower) {
+        static const char hex[] = "0123456789abcdef";
+        char chunk[6 * 256 + 2]; /* 256 input bytes, each escaped at most to 6 */
+        const unsigned char *p = (const unsigned char *) s;
+        int r;
 
-        if (r)
-                for (char *p = r; *p; p++)
-                        *p = (char) tolower((unsigned char) *p);
-        return r;
+        r = buf_append(b, "\"", 1);
+        while (r >= 0 && *p) {
+                char *out = chunk;
+
+                for (size_t n = 0; *p && n < 256; p++, n++) {
+                        unsigned char c = *p;
+
+                        if (c > 31 && c != '"' && c != '\\') {
+                                *out++ = lower && c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : (char) c;
+                                continue;
+                        }
+                        *out++ = '\\';
+                        switch (c) {
+                        case '"':
+                        case '\\':
+                                *out++ = (char) c;
+                                break;
+                        case '\b':
+                                *out++ = 'b';
+                                break;
+                        case '\f':
+                                *out++ = 'f';
+                                break;
+                        case '\n':
+                                *out++ = 'n';
+                                break;
+                        case '\r':
+                                *out++ = 'r';
+                                break;
+                        case '\t':
+                                *out++ = 't';
+                                break;
+                        default:
+                                out = mempcpy(out, "u00", 3);
+                                *out++ = hex[c >> 4];
+                                *out++ = hex[c & 15];
+                        }
+                }
+                r = buf_append(b, chunk, (size_t) (out - chunk));
+        }
+        return r < 0 ? r : buf_append(b, "\"", 1);
 }
 
-/* {"guestId","state"?,"attributes":{"virtWhoType":"libvirt","active":"0|1"}} per guest,
- * sorted by lower-cased uuid; duplicates (case-insensitive) folded, active wins. */
-static int build_guests(const ProtoMapping *m, bool with_state, cJSON **ret) {
-        _cleanup_(cJSON_Deletep) cJSON *arr = cJSON_CreateArray();
+/* [{"guestId","state"?,"attributes":{"virtWhoType":"libvirt","active":"0|1"}},...]
+ * sorted by lower-cased uuid; duplicates (case-insensitive) folded, active
+ * wins. Written directly, not through a cJSON tree: 10 000 guests made
+ * 60 000 allocations, and building, printing and freeing that tree was most
+ * of the daemon's CPU per report (scripts/bench case 5, main thread per
+ * 10 000-guest report: 27.6 ms with the tree, 10.3 ms without). */
+static int append_guests(Buf *b, const ProtoMapping *m, bool with_state) {
         _cleanup_free_ const ProtoGuest **v = NULL;
+        bool first = true;
+        int r;
 
-        if (!arr)
-                return -ENOMEM;
         if (m->n_guests > 0) {
                 v = calloc(m->n_guests, sizeof(*v));
                 if (!v)
                         return -ENOMEM;
                 for (size_t i = 0; i < m->n_guests; i++)
                         v[i] = &m->guests[i];
-                qsort(v, m->n_guests, sizeof(*v), cmp_guest);
+                /* host/'s snapshots come sorted: check, sort only if not. */
+                for (size_t i = 1; i < m->n_guests; i++)
+                        if (cmp_guest(&v[i - 1], &v[i]) > 0) {
+                                qsort(v, m->n_guests, sizeof(*v), cmp_guest);
+                                break;
+                        }
         }
-        for (size_t i = 0; i < m->n_guests;) {
-                _cleanup_free_ char *id = ascii_lower(v[i]->uuid);
+        r = buf_append(b, "[", 1);
+        for (size_t i = 0; r >= 0 && i < m->n_guests;) {
                 bool active = v[i]->active;
                 int state = v[i]->state;
-                cJSON *g, *attrs;
-                size_t j;
+                const char *id = v[i]->uuid;
 
-                if (!id)
-                        return -ENOMEM;
-                for (j = i + 1; j < m->n_guests && strcasecmp(v[j]->uuid, v[i]->uuid) == 0; j++)
-                        if (v[j]->active && !active) {
+                for (i++; i < m->n_guests && strcasecmp(v[i]->uuid, id) == 0; i++)
+                        if (v[i]->active && !active) {
                                 active = true;
-                                state = v[j]->state;
+                                state = v[i]->state;
                         }
-                i = j;
-
-                g = cJSON_CreateObject();
-                if (!g || !cJSON_AddItemToArray(arr, g))
-                        return cJSON_Delete(g), -ENOMEM;
-                if (!cJSON_AddStringToObject(g, "guestId", id))
-                        return -ENOMEM;
-                if (with_state && !cJSON_AddNumberToObject(g, "state", state))
-                        return -ENOMEM;
-                attrs = cJSON_AddObjectToObject(g, "attributes");
-                if (!attrs || !cJSON_AddStringToObject(attrs, "virtWhoType", "libvirt") ||
-                    !cJSON_AddStringToObject(attrs, "active", active ? "1" : "0"))
-                        return -ENOMEM;
+                r = buf_append_str(b, first ? "{\"guestId\":" : ",{\"guestId\":");
+                first = false;
+                if (r >= 0)
+                        r = append_string(b, id, true);
+                if (r >= 0 && with_state)
+                        r = buf_printf(b, ",\"state\":%d", state);
+                if (r >= 0)
+                        r = buf_append_str(
+                                b,
+                                active ? ",\"attributes\":{\"virtWhoType\":\"libvirt\",\"active\":\"1\"}}"
+                                       : ",\"attributes\":{\"virtWhoType\":\"libvirt\",\"active\":\"0\"}}");
         }
-        *ret = TAKE_PTR(arr);
-        return 0;
+        return r < 0 ? r : buf_append(b, "]", 1);
 }
 
 /* A UUID in its canonical 8-4-4-4-12 hex shape. */
@@ -262,6 +309,43 @@ static int build_facts(const ProtoMapping *m, cJSON **ret, char *errbuf, size_t 
         return 0;
 }
 
+/* The facts object (build_facts()) as cJSON prints it. */
+static int append_facts(Buf *b, const ProtoMapping *m, char *errbuf, size_t errsz) {
+        _cleanup_(cJSON_Deletep) cJSON *facts = NULL;
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = build_facts(m, &facts, errbuf, errsz);
+        if (r < 0)
+                return r;
+        text = cJSON_PrintUnformatted(facts);
+        if (!text)
+                return -ENOMEM;
+        return buf_append_str(b, text);
+}
+
+/* "hypervisorId":{"hypervisorId":id} */
+static int append_hypervisor_id(Buf *b, const char *id) {
+        int r = buf_append_str(b, "\"hypervisorId\":{\"hypervisorId\":");
+
+        if (r >= 0)
+                r = append_string(b, id, false);
+        return r < 0 ? r : buf_append(b, "}", 1);
+}
+
+/* A body written into b: hands it over, NUL-terminated. */
+static int body_steal(Buf *b, int r, char **ret, size_t *ret_len) {
+        char *s;
+
+        if (r < 0)
+                return r == -E2BIG ? -ENOMEM : r;
+        s = buf_steal(b, ret_len);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
 static int print_json(cJSON *root, char **ret, size_t *ret_len) {
         char *s = cJSON_PrintUnformatted(root);
 
@@ -307,70 +391,66 @@ int proto_build_register(const ProtoMapping *m, char **ret, size_t *ret_len, cha
         return print_json(root, ret, ret_len);
 }
 
+/* A cap no body reaches (100 000 guests of 255-byte ids, all escaped, stay
+ * well below it); it only keeps the size arithmetic from overflowing. */
+#define BODY_MAX (SIZE_MAX / 4)
+
 int proto_build_guest_update(const ProtoMapping *m, char **ret, size_t *ret_len, char *errbuf,
                              size_t errsz) {
-        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
-        cJSON *guests = NULL, *facts = NULL;
+        _cleanup_(buf_free) Buf b = BUF_INIT(BODY_MAX);
         int r;
 
         r = check_mapping(m, false, errbuf, errsz);
         if (r < 0)
                 return r;
-        root = cJSON_CreateObject();
-        if (!root)
-                return -ENOMEM;
-        r = build_guests(m, false, &guests);
-        if (r < 0)
-                return r;
-        cJSON_AddItemToObject(root, "guestIds", guests);
+        r = buf_append_str(&b, "{\"guestIds\":");
+        if (r >= 0)
+                r = append_guests(&b, m, false);
         /* Candlepin updates a changed hypervisor id from it (Katello drops it). */
-        r = add_hypervisor_id(root, m->hypervisor_id);
-        if (r < 0)
-                return r;
-        if (!m->no_facts) {
-                r = build_facts(m, &facts, errbuf, errsz);
-                if (r < 0)
-                        return r;
-                cJSON_AddItemToObject(root, "facts", facts);
+        if (r >= 0)
+                r = buf_append_str(&b, ",");
+        if (r >= 0)
+                r = append_hypervisor_id(&b, m->hypervisor_id);
+        if (r >= 0 && !m->no_facts) {
+                r = buf_append_str(&b, ",\"facts\":");
+                if (r >= 0)
+                        r = append_facts(&b, m, errbuf, errsz);
         }
-        return print_json(root, ret, ret_len);
+        if (r >= 0)
+                r = buf_append(&b, "}", 1);
+        return body_steal(&b, r, ret, ret_len);
 }
 
 int proto_build_checkin(const ProtoMapping *maps, size_t n_maps, char **ret, size_t *ret_len, char *errbuf,
                         size_t errsz) {
-        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
-        cJSON *arr;
+        _cleanup_(buf_free) Buf b = BUF_INIT(BODY_MAX);
         int r;
 
-        if (!root)
-                return -ENOMEM;
-        arr = cJSON_AddArrayToObject(root, "hypervisors");
-        if (!arr)
-                return -ENOMEM;
-        for (size_t i = 0; i < n_maps; i++) {
-                cJSON *h, *guests = NULL, *facts = NULL;
-
+        r = buf_append_str(&b, "{\"hypervisors\":[");
+        for (size_t i = 0; r >= 0 && i < n_maps; i++) {
                 r = check_mapping(&maps[i], true, errbuf, errsz);
-                if (r < 0)
-                        return r;
-                h = cJSON_CreateObject();
-                if (!h || !cJSON_AddItemToArray(arr, h))
-                        return cJSON_Delete(h), -ENOMEM;
-                r = add_hypervisor_id(h, maps[i].hypervisor_id);
-                if (r < 0)
-                        return r;
-                if (!cJSON_AddStringToObject(h, "name", maps[i].name))
-                        return -ENOMEM;
-                r = build_guests(&maps[i], true, &guests);
-                if (r < 0)
-                        return r;
-                cJSON_AddItemToObject(h, "guestIds", guests);
-                r = build_facts(&maps[i], &facts, errbuf, errsz);
-                if (r < 0)
-                        return r;
-                cJSON_AddItemToObject(h, "facts", facts);
+                if (r >= 0)
+                        r = buf_append_str(&b, i > 0 ? ",{" : "{");
+                if (r >= 0)
+                        r = append_hypervisor_id(&b, maps[i].hypervisor_id);
+                if (r >= 0)
+                        r = buf_append_str(&b, ",\"name\":");
+                if (r >= 0)
+                        r = append_string(&b, maps[i].name, false);
+                if (r >= 0)
+                        r = buf_append_str(&b, ",\"guestIds\":");
+                if (r >= 0)
+                        r = append_guests(&b, &maps[i], true);
+                if (r >= 0)
+                        r = buf_append_str(&b, ",\"facts\":");
+                if (r >= 0)
+                        r = append_facts(&b, &maps[i], errbuf, errsz);
+                if (r >= 0)
+                        r = buf_append(&b, "}", 1);
         }
-        return print_json(root, ret, ret_len);
+        if (r >= 0)
+                r = buf_append_str(&b, "]}");
+        return body_steal(&b, r, ret, ret_len);
 }
 
 int proto_body_digest(const char *body, size_t len, char ret[PROTO_DIGEST_HEX_LEN + 1]) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "proto/proto-internal.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -131,6 +133,78 @@ Test(build, checkin_golden) {
         cr_assert_eq(proto_build_checkin(&mapping, 1, &s, NULL, NULL, 0), 0);
         golden("checkin.json", s);
         cr_expect_not_null(strstr(s, "\"state\":1"));
+}
+
+/* The guest list, the hypervisor id and the name are written by hand, the
+ * rest by cJSON: a body must be exactly what cJSON prints for the same
+ * document, whatever bytes the strings hold (the digest of a body must not
+ * change with the writer). */
+static void expect_cjson_bytes(const char *what, const char *body) {
+        cJSON *doc = cJSON_Parse(body);
+        char *again;
+
+        cr_assert_not_null(doc, "%s is not JSON: %s", what, body);
+        again = cJSON_PrintUnformatted(doc);
+        cr_assert_not_null(again);
+        cr_expect_str_eq(body, again, "%s differs from what cJSON prints for it", what);
+        free(again);
+        cJSON_Delete(doc);
+}
+
+Test(build, hostile_strings_written_as_cjson_prints_them) {
+        char quotes[PROTO_FIELD_MAX + 1], ctl[PROTO_FIELD_MAX + 1], name[PROTO_NAME_MAX + 1];
+        ProtoGuest g[] = {
+                { "Mixed\"Quote\\Back\b\f\n\r\t\x01\x1f\x7f"
+                  "\xc3\x89"
+                  "END",
+                  1, true },
+                { quotes, 3, true },
+                { ctl, 5, false },
+                { "0A1B2C3D-0000-4000-8000-00000000000F", 1, true },
+        };
+        ProtoMapping m = mapping;
+        _cleanup_free_ char *update = NULL, *checkin = NULL;
+        cJSON *doc;
+
+        memset(quotes, '"', PROTO_FIELD_MAX);
+        quotes[PROTO_FIELD_MAX] = '\0';
+        for (size_t i = 0; i < PROTO_FIELD_MAX; i++)
+                ctl[i] = (char) (1 + i % 31); /* every control byte, escaped to 6 bytes each */
+        ctl[PROTO_FIELD_MAX] = '\0';
+        memset(name, '\\', PROTO_NAME_MAX);
+        name[PROTO_NAME_MAX] = '\0';
+        m.guests = g;
+        m.n_guests = ELEMENTSOF(g);
+        m.hypervisor_id = "hv\t\"1\"\x02";
+        m.name = name;
+
+        cr_assert_eq(proto_build_guest_update(&m, &update, NULL, NULL, 0), 0);
+        expect_cjson_bytes("the guest update", update);
+        cr_assert_eq(proto_build_checkin(&m, 1, &checkin, NULL, NULL, 0), 0);
+        expect_cjson_bytes("the check-in", checkin);
+
+        /* The ids arrive lower-cased (ASCII only), sorted, not otherwise changed. */
+        doc = cJSON_Parse(update);
+        cr_assert_not_null(doc);
+        {
+                const cJSON *ids = cJSON_GetObjectItemCaseSensitive(doc, "guestIds");
+                const char *want[] = { ctl, quotes, "0a1b2c3d-0000-4000-8000-00000000000f",
+                                       "mixed\"quote\\back\b\f\n\r\t\x01\x1f\x7f"
+                                       "\xc3\x89"
+                                       "end" };
+                size_t i = 0;
+                const cJSON *e;
+
+                cr_assert_eq(cJSON_GetArraySize(ids), (int) ELEMENTSOF(want));
+                cJSON_ArrayForEach(e, ids) {
+                        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "guestId");
+
+                        cr_assert(cJSON_IsString(id));
+                        cr_expect_str_eq(id->valuestring, want[i], "guest %zu", i);
+                        i++;
+                }
+        }
+        cJSON_Delete(doc);
 }
 
 /* The digest the agent keeps: SHA-256 of the exact guest-update body. */
