@@ -18,10 +18,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n;
         int r;
 
-        /* A header value: no NUL (curl stops there), at most a few KiB. */
-        v = strndup((const char *) data, size > 4096 ? 4096 : size);
+        /* A header value: no NUL (curl stops there), at most a few KiB. Not
+         * strndup(): ASan's strict_string_checks would read past size. */
+        n = size > 4096 ? 4096 : size;
+        v = malloc(n + 1);
         if (!v)
                 return 0;
+        memcpy(v, data, n);
+        v[n] = '\0';
         n = strlen(v);
         r = proto_retry_after_parse(v, now, &sec);
         if (r < 0) {
