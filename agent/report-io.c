@@ -62,16 +62,19 @@ static void renew_client(ReportIo *io) {
 
 /* Reads the activation key file: comma-separated keys, surrounding space
  * and newlines ignored, registered as secrets. */
-static int read_activation_keys(const char *path, char **ret) {
+static int read_activation_keys(const char *path, char **ret, char *reason, size_t reasonsz) {
         _cleanup_erase_ char *text = NULL;
         size_t len;
         char *s, *e;
         int r;
 
-        /* A key file someone else could have written is not ours to send. */
-        r = read_file_trusted(path, ACTIVATION_KEY_FILE_MAX, 0, &text, &len, NULL, 0);
+        /* A key file someone else could have written is not ours to send;
+         * one others may read is worth a warning. */
+        r = read_file_trusted(path, ACTIVATION_KEY_FILE_MAX, FS_CHECK_SECRET, &text, &len, reason, reasonsz);
         if (r < 0)
                 return r;
+        if (reason[0])
+                log_warning("%s", reason);
         if (memchr(text, '\0', len))
                 return -EBADMSG;
         s = text + strspn(text, " \t\r\n");
@@ -143,13 +146,17 @@ static int op_start(void *userdata, const ReportRequest *req, char **ret_message
                         return r;
                 }
                 if (!io->cred) {
-                        r = read_activation_keys(io->cfg->activation_key_file, &io->activation_keys);
+                        char reason[512] = "";
+
+                        r = read_activation_keys(io->cfg->activation_key_file, &io->activation_keys, reason,
+                                                 sizeof reason);
                         if (r < 0) {
-                                if (asprintf(ret_message, "cannot read the activation key file %s: %s",
-                                             io->cfg->activation_key_file,
-                                             r == -EBADMSG ? "it must hold one line of comma-separated keys"
-                                                           : strerror(-r)) < 0)
-                                        *ret_message = NULL;
+                                *ret_message = strdup_printf(
+                                        "cannot read the activation key file %s: %s",
+                                        io->cfg->activation_key_file,
+                                        r == -EBADMSG ? "it must hold one line of comma-separated keys"
+                                        : reason[0]   ? reason
+                                                      : strerror(-r));
                                 return r;
                         }
                         cred.activation_keys = io->activation_keys;
@@ -439,6 +446,8 @@ int report_io_load_identity(ReportIo *io, bool log, char **ret_error) {
                 return r;
         }
         if (log) {
+                if (id->warning)
+                        log_warning("%s", id->warning);
                 if (proto_identity_expired(
                             id, (time_t) (app_clock_now(io->clock, CLOCK_REALTIME) / USEC_PER_SEC)))
                         log_error("The identity certificate of consumer %s expired; run 'hvmap register "

@@ -178,11 +178,13 @@ static int read_secret(const char *file, const char *env, const char *what, char
                 char reason[512] = "";
 
                 /* A secret file someone else could have written is not ours. */
-                r = read_file_trusted(file, SECRET_MAX, 0, &text, &len, reason, sizeof reason);
+                r = read_file_trusted(file, SECRET_MAX, FS_CHECK_SECRET, &text, &len, reason, sizeof reason);
                 if (r < 0 && reason[0])
                         return log_error_errno(r, "Refusing the %s file: %s", what, reason);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the %s from %s: %m", what, file);
+                if (reason[0])
+                        log_warning("%s", reason);
         }
         if (memchr(text, '\0', len))
                 return log_error_errno(EBADMSG, "The %s contains a NUL byte", what);

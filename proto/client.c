@@ -120,29 +120,14 @@ void proto_result_done(ProtoResult *r) {
 
 static void parse_retry_after(const char *v, time_t now, ProtoResult *ret) {
         uint64_t sec;
-        time_t t;
 
-        ret->retry_after_sec = PROTO_RETRY_AFTER_DEFAULT_SEC;
-        ret->retry_after_from_server = false;
-        if (!v)
-                return;
-        if (parse_uint64(v, &sec) >= 0) {
-                ret->retry_after_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
-                ret->retry_after_from_server = true;
-                return;
-        }
-        /* RFC 9110 also allows an HTTP-date. */
-        t = curl_getdate(v, NULL);
-        if (t >= 0 && strchr(v, ',')) {
-                sec = t > now ? (uint64_t) (t - now) : 0;
-                ret->retry_after_sec = sec > PROTO_RETRY_AFTER_MAX_SEC ? PROTO_RETRY_AFTER_MAX_SEC : sec;
-                ret->retry_after_from_server = true;
-        }
+        ret->retry_after_from_server = proto_retry_after_parse(v, now, &sec) >= 0;
+        ret->retry_after_sec = ret->retry_after_from_server ? sec : PROTO_RETRY_AFTER_DEFAULT_SEC;
 }
 
 static bool retry_after_usable(const char *v) {
         uint64_t sec;
-        return v && (parse_uint64(v, &sec) >= 0 || (strchr(v, ',') && curl_getdate(v, NULL) >= 0));
+        return proto_retry_after_parse(v, 0, &sec) >= 0;
 }
 
 static ProtoResultKind classify_curl(int code, int *ret_error) {
@@ -221,7 +206,7 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
                         res.kind = PROTO_RESULT_TEMPORARY;
                         res.error = -E2BIG;
                         (void) buf_printf(&msg, "response too large (more than %zu bytes), giving up on it",
-                                          r->body_len);
+                                          r->body_cap);
                 } else {
                         res.kind = classify_curl(r->curl_code, &res.error);
                         (void) buf_printf(&msg, "%s (curl error %d)", r->error_text, r->curl_code);
@@ -291,6 +276,11 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
                                                   : "without deletedId, not treated as deletion");
                 if (s == 407)
                         (void) buf_append_str(&msg, " (proxy authentication failed)");
+                if (s >= 300 && s < 400)
+                        (void) buf_printf(&msg,
+                                          ", redirected to %s (not followed: if that is the server, set "
+                                          "[server] url to it)",
+                                          r->location ? r->location : "nowhere (no Location header)");
         }
         if (r->request_uuid || (have_eb && eb.request_uuid)) {
                 res.request_uuid = strdup(r->request_uuid ? r->request_uuid : eb.request_uuid);

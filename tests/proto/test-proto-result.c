@@ -19,6 +19,7 @@ typedef struct Case {
         const char *body;
         const char *content_type;
         const char *retry_after;
+        const char *location;
         ProtoResultKind want;
         uint64_t want_retry;
         const char *want_in_message;
@@ -36,6 +37,13 @@ static const Case cases[] = {
           .want_retry = PROTO_RETRY_AFTER_DEFAULT_SEC },
         { PROTO_CALL_UPDATE_GUESTS, 429, .retry_after = "99999999", .want = PROTO_RESULT_RETRY_AFTER,
           .want_retry = PROTO_RETRY_AFTER_MAX_SEC },
+        /* Issue 16: past 2^64 is still more than a day, not "unusable". */
+        { PROTO_CALL_UPDATE_GUESTS, 429, .retry_after = "18446744073709551616",
+          .want = PROTO_RESULT_RETRY_AFTER, .want_retry = PROTO_RETRY_AFTER_MAX_SEC,
+          .want_in_message = "retry after 86400 s" },
+        { PROTO_CALL_UPDATE_GUESTS, 301, .location = "https://sat.example.com/rhsm/consumers",
+          .want = PROTO_RESULT_PERMANENT,
+          .want_in_message = "redirected to https://sat.example.com/rhsm/consumers" },
         { PROTO_CALL_UPDATE_GUESTS, 429, .retry_after = "-5", .want = PROTO_RESULT_RETRY_AFTER,
           .want_retry = PROTO_RETRY_AFTER_DEFAULT_SEC },
         { PROTO_CALL_UPDATE_GUESTS, 503, .retry_after = "120", .want = PROTO_RESULT_RETRY_AFTER,
@@ -88,7 +96,8 @@ static const Case cases[] = {
           .want = PROTO_RESULT_TEMPORARY },
         { PROTO_CALL_UPDATE_GUESTS, 200, .curl_code = CURLE_PARTIAL_FILE, .want = PROTO_RESULT_TEMPORARY },
         { PROTO_CALL_UPDATE_GUESTS, 200, .curl_code = CURLE_WRITE_ERROR, .too_large = true,
-          .want = PROTO_RESULT_TEMPORARY, .want_in_message = "response too large" },
+          .want = PROTO_RESULT_TEMPORARY,
+          .want_in_message = "response too large (more than 4194304 bytes)" },
         { PROTO_CALL_UPDATE_GUESTS, 0, .curl_code = CURLE_SSL_CERTPROBLEM, .want = PROTO_RESULT_LOCAL },
         { PROTO_CALL_UPDATE_GUESTS, 0, .local_error = -ENOENT, .want = PROTO_RESULT_LOCAL,
           .want_in_message = "local reason" },
@@ -108,6 +117,8 @@ Test(classify, table) {
                         .request_uuid = "aaaa-bbbb",
                         .retry_after = c->retry_after,
                         .content_type = c->content_type,
+                        .location = c->location,
+                        .body_cap = PROTO_DEFAULT_MAX_BODY,
                 };
                 ProtoResult res = {};
 
