@@ -305,7 +305,10 @@ class Host(unittest.TestCase):
                 time.sleep(0.5)
             self.assertEqual(H.unit_prop("hvmap.service", "NRestarts"), restarts)
             self.assertEqual(H.status()["daemon"]["libvirt"], "not-responding")
-            text = H.sh(["hvmap", "status"]).stdout
+            p = H.sh(["hvmap", "status"], check=False)
+            # libvirt lost is a WARNING: exit 69 (hvmap(8) EXIT STATUS).
+            self.assertEqual(p.returncode, 69, p.stdout + p.stderr)
+            text = p.stdout
             SUMMARY["kill -STOP libvirtd"] = "not-responding after %.1f s; watchdog 3 s kept fed for 9.5 s" % seen
             SUMMARY["hvmap status (libvirt hung)"] = " | ".join(ln.strip() for ln in text.splitlines()
                                                                 if "libvirt" in ln.lower())[:200]
