@@ -35,6 +35,8 @@ static const Verb verbs[] = {
         { "print", "print this host's guest mapping as JSON (no server needed)", verb_print },
         { "status", "show identity, server, daemon, last accepted report and how healthy it is",
           verb_status },
+        { "doctor", "check everything hvmap needs, as the service's user, and say what to fix",
+          verb_doctor },
         { "config", "validate and print the effective configuration (config --check)", verb_config },
 };
 
