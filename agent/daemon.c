@@ -263,8 +263,9 @@ static int on_host(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         }
         if (snap->synced && !was_synced) {
                 log_full_errno_fields(LOG_INFO, 0, ((const char *[]){ "HVMAP_EVENT=synced", NULL }),
-                                      "Listed %zu guests (%zu domains) on %s", snap->n_guests,
-                                      snap->n_domains, strna(snap->uri));
+                                      "Listed %zu guest%s (%zu domain%s) on %s", snap->n_guests,
+                                      snap->n_guests == 1 ? "" : "s", snap->n_domains,
+                                      snap->n_domains == 1 ? "" : "s", strna(snap->uri));
                 notify_ready(d);
         }
         update_status(d);

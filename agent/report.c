@@ -541,7 +541,8 @@ static void report_accepted(Reporter *r, long http_status) {
         log_full_errno_fields(LOG_INFO, 0,
                               event_fields(r, &ef, HVMAP_MESSAGE_REPORT_ACCEPTED, "report-accepted", NULL,
                                            http_status, (long long) r->sending->m.n_guests),
-                              "Report accepted by %s: %zu guests", r->server_url, r->sending->m.n_guests);
+                              "Report accepted by %s: %zu guest%s", r->server_url, r->sending->m.n_guests,
+                              r->sending->m.n_guests == 1 ? "" : "s");
         sched_finished(&r->sched, &r->cfg.sched, SCHED_RESULT_OK, 0, now, rnd(r));
 
         /* Sent after every report of unknown fate could have landed: it
