@@ -345,6 +345,10 @@ void reporter_oneshot(Reporter *r, ReportWork work) {
         r->oneshot = work;
         r->oneshot_done = false;
         r->upkeep_at = SCHED_NEVER;
+        /* `hvmap register` is the operator's answer to a deletion the
+         * daemon respected (state.json's "gone"): it must not wait for it. */
+        if (work == REPORT_WORK_REGISTER)
+                sched_identity_restored(&r->sched);
         if (work == REPORT_WORK_REPORT || work == REPORT_WORK_REGISTER)
                 sched_force(&r->sched);
 }

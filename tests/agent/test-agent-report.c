@@ -399,6 +399,27 @@ Test(report, failing_for_an_hour_is_logged_once_per_run_of_failures) {
         close(fd);
 }
 
+Test(report, register_after_a_respected_deletion_starts_at_once) {
+        ReportConfig c = config();
+        State st = {};
+
+        /* The daemon saw the consumer deleted and removed the identity;
+         * then the operator runs hvmap register. */
+        reporter_free(f.r);
+        setup_with(&c, false);
+        st.last_result = strdup("gone");
+        st.consecutive_failures = 1;
+        reporter_restore(f.r, &st);
+        state_done(&st);
+        cr_expect_str_eq(phase(), "consumer-deleted");
+        reporter_oneshot(f.r, REPORT_WORK_REGISTER);
+        change(REPORT_GUESTIDS);
+        cr_assert_eq(reporter_busy(f.r), REPORT_WORK_REGISTER, "registering, not waiting forever");
+        answer_register("99999999-2222-3333-4444-555555555555");
+        cr_expect(reporter_done(f.r));
+        cr_expect_str_eq(reporter_identity(f.r)->uuid, "99999999-2222-3333-4444-555555555555");
+}
+
 Test(report, auth_failure_waits_long_but_sigusr1_retries_after_min_gap) {
         change(REPORT_GUESTIDS);
         answer(PROTO_RESULT_AUTH, 401, false);
