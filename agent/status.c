@@ -577,7 +577,8 @@ void status_print_check(const StatusView *v, FILE *f) {
         else
                 (void) fprintf(f, " consecutive_failures=U;;;0 reports_sent=U;;;0");
         if (v->id)
-                (void) fprintf(f, " certificate_days_left=%lld;;%llu",
+                /* Critical below the threshold: the range "N:" (plugin API). */
+                (void) fprintf(f, " certificate_days_left=%lld;;%llu:;",
                                ((long long) v->id->not_after - (long long) (v->now_usec / USEC_PER_SEC)) /
                                        86400,
                                (unsigned long long) (STATUS_CERT_WARN_USEC / USEC_PER_DAY));

@@ -74,7 +74,7 @@ class Status(unittest.TestCase):
             self.assertIn(w, line)
         # perfdata: 'label'=value[UOM];[warn];[crit];[min];[max], space separated
         for pd in line.split(" | ", 1)[1].split():
-            self.assertRegex(pd, r"^[a-z_]+=(U|-?\d+(s|c)?)(;[\d.]*){0,4}$", pd)
+            self.assertRegex(pd, r"^[a-z_]+=(U|-?\d+(s|c)?)(;[\d.:]*){0,4}$", pd)
         return p, c
 
     def json_status(self, st, *extra):
@@ -232,7 +232,8 @@ class Status(unittest.TestCase):
         st.start_daemon()
         st.wait_equal(timeout=10, what="the first report with the re-signed certificate")
         wait_until(lambda: st.status()["daemon"]["phase"] == "watching" or None, 10, what="watching")
-        p, _ = self.check(st, "certificate expiring (10 days)", 77, 2, ["expires in 9d", "certificate"])
+        p, c = self.check(st, "certificate expiring (10 days)", 77, 2, ["expires in 9d", "certificate"])
+        self.assertIn(" certificate_days_left=9;;30:;", c.stdout)
         m = self.metrics(st)
         self.assertLess(m["hvmap_certificate_expiry_timestamp_seconds"][0][1],
                         __import__("time").time() + 11 * 86400)
