@@ -25,6 +25,7 @@
 #include "util/cleanup.h"
 #include "util/event-util.h"
 #include "util/log.h"
+#include "util/message-ids.h"
 #include "util/parse.h"
 #include "util/random.h"
 
@@ -65,6 +66,8 @@ typedef struct Daemon {
 
         sd_event_source *save_timer, *grace_timer, *ready_timer, *stall_timer, *host_retry_timer;
         bool ready, stopping;
+        bool stall_logged; /* "libvirt not responding" logged for this stall */
+        uint64_t started_usec; /* CLOCK_REALTIME */
         char *phase;
         char status_line[512];
         uint64_t loop_wakeups;
@@ -105,8 +108,13 @@ static void fill_state(void *userdata, State *st) {
         }
         if (host_stalled(d))
                 (void) state_set_string(&st->libvirt_state, "not-responding");
-        st->next_report_usec =
-                reporter_busy(e) != REPORT_WORK_NONE ? 0 : mono_to_realtime(d, reporter_next(e));
+        st->started_usec = d->started_usec;
+        /* Only a report or registration the engine will start by itself:
+         * never an upkeep or a job poll, never one that waits for someone. */
+        st->next_report_usec = mono_to_realtime(d, reporter_next_report(e));
+        (void) state_set_string(&st->busy, reporter_busy(e) != REPORT_WORK_NONE
+                                                   ? report_work_to_string(reporter_busy(e))
+                                                   : NULL);
 }
 
 static void save_state_now(Daemon *d) {
@@ -146,11 +154,25 @@ static void update_status(Daemon *d) {
         const HostSnapshot *s = d->snap;
         const char *phase;
 
-        if (host_stalled(d))
+        if (!host_stalled(d))
+                d->stall_logged = false;
+
+        if (host_stalled(d)) {
                 (void) snprintf(libvirt, sizeof libvirt, "libvirt not responding since %s; ",
                                 app_format_time(mono_to_realtime(d, host_heartbeat_usec(d->host)), when,
                                                 sizeof when));
-        else if (s && s->conn_state != HOST_CONN_CONNECTED)
+                /* The host thread is stuck inside a libvirt call: it cannot
+                 * say so itself. */
+                if (!d->stall_logged)
+                        log_full_errno_fields(
+                                LOG_WARNING, 0,
+                                ((const char *[]){ HVMAP_MESSAGE_LIBVIRT_LOST,
+                                                   "HVMAP_EVENT=libvirt-not-responding", NULL }),
+                                "libvirt has not answered since %s; guest changes are not seen "
+                                "until it does",
+                                when);
+                d->stall_logged = true;
+        } else if (s && s->conn_state != HOST_CONN_CONNECTED)
                 (void) snprintf(libvirt, sizeof libvirt, "libvirt %s since %s%s%s; ",
                                 s->conn_state == HOST_CONN_NOT_RESPONDING ? "not responding" : "unreachable",
                                 app_format_time(s->conn_since_usec, when, sizeof when),
@@ -241,8 +263,9 @@ static int on_host(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         }
         if (snap->synced && !was_synced) {
                 log_full_errno_fields(LOG_INFO, 0, ((const char *[]){ "HVMAP_EVENT=synced", NULL }),
-                                      "Listed %zu guests (%zu domains) on %s", snap->n_guests,
-                                      snap->n_domains, strna(snap->uri));
+                                      "Listed %zu guest%s (%zu domain%s) on %s", snap->n_guests,
+                                      snap->n_guests == 1 ? "" : "s", snap->n_domains,
+                                      snap->n_domains == 1 ? "" : "s", strna(snap->uri));
                 notify_ready(d);
         }
         update_status(d);
@@ -453,6 +476,7 @@ int daemon_run(const GlobalArgs *g) {
         if (r != 0)
                 return r;
         log_set_timestamps(true);
+        d.started_usec = app_clock_now(d.clock, CLOCK_REALTIME);
 
         /* Block the signals before the host thread exists, so only the
          * loop's signal sources ever see them. */

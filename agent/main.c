@@ -33,7 +33,10 @@ static const Verb verbs[] = {
         { "report", "send one report now; the exit status says whether the server accepted it",
           verb_report },
         { "print", "print this host's guest mapping as JSON (no server needed)", verb_print },
-        { "status", "show identity, server, last accepted report and last error", verb_status },
+        { "status", "show identity, server, daemon, last accepted report and how healthy it is",
+          verb_status },
+        { "doctor", "check everything hvmap needs, as the service's user, and say what to fix",
+          verb_doctor },
         { "config", "validate and print the effective configuration (config --check)", verb_config },
 };
 

@@ -10,6 +10,7 @@
 
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/message-ids.h"
 #include "util/parse.h"
 #include "util/random.h"
 #include "util/strprintf.h"
@@ -21,6 +22,11 @@
 #define JOB_POLL_FIRST_USEC (2 * USEC_PER_SEC)
 #define JOB_POLL_MAX_USEC (30 * USEC_PER_SEC)
 #define JOB_POLLS_MAX 40
+/* Failures lasting this long are logged once more, with their own
+ * MESSAGE_ID, for alerting: a temporary failure that stopped being one. */
+#define FAILING_LONG_USEC USEC_PER_HOUR
+
+_Static_assert(_PROTO_RESULT_MAX == STATE_REQUEST_KINDS, "state.json counts requests per ProtoResultKind");
 
 struct Reporter {
         ReportConfig cfg;
@@ -50,6 +56,7 @@ struct Reporter {
         uint64_t upkeep_at;
 
         bool serials_due; /* the upkeep's second request */
+        bool failing_long_logged; /* "failing for an hour", once per run of failures */
         bool stopping;
         ReportWork oneshot; /* NONE: the daemon */
         bool oneshot_done;
@@ -114,6 +121,58 @@ static uint64_t fnv1a(const char *s) {
 
 static uint64_t min_u64(uint64_t a, uint64_t b) {
         return a < b ? a : b;
+}
+
+/* The journal fields of one event (hvmap(8) JOURNAL FIELDS): its
+ * MESSAGE_ID (may be NULL), HVMAP_EVENT, and HVMAP_CONSUMER, HVMAP_SERVER,
+ * HVMAP_HTTP_STATUS (when > 0), HVMAP_GUESTS (when ≥ 0) where known. */
+typedef struct EventFields {
+        char event[64], consumer[128], server[512], http[48], guests[48];
+        const char *v[8];
+} EventFields;
+
+static const char *const *event_fields(const Reporter *r, EventFields *f, const char *message_id,
+                                       const char *event, const char *consumer, long http_status,
+                                       long long guests) {
+        size_t n = 0;
+
+        if (message_id)
+                f->v[n++] = message_id;
+        (void) snprintf(f->event, sizeof f->event, "HVMAP_EVENT=%s", event);
+        f->v[n++] = f->event;
+        if (!consumer && r->identity)
+                consumer = r->identity->uuid;
+        if (consumer) {
+                (void) snprintf(f->consumer, sizeof f->consumer, "HVMAP_CONSUMER=%s", consumer);
+                f->v[n++] = f->consumer;
+        }
+        if (r->server_url) {
+                (void) snprintf(f->server, sizeof f->server, "HVMAP_SERVER=%s", r->server_url);
+                f->v[n++] = f->server;
+        }
+        if (http_status > 0) {
+                (void) snprintf(f->http, sizeof f->http, "HVMAP_HTTP_STATUS=%ld", http_status);
+                f->v[n++] = f->http;
+        }
+        if (guests >= 0) {
+                (void) snprintf(f->guests, sizeof f->guests, "HVMAP_GUESTS=%lld", guests);
+                f->v[n++] = f->guests;
+        }
+        f->v[n] = NULL;
+        return f->v;
+}
+
+/* One more request answered (or not started: "local"). */
+static void count_request(Reporter *r, ProtoResultKind k) {
+        if ((size_t) k < STATE_REQUEST_KINDS)
+                r->state.requests[k]++;
+}
+
+/* A success ends a run of failures. */
+static void failures_cleared(Reporter *r) {
+        r->state.consecutive_failures = 0;
+        r->state.failing_since_usec = 0;
+        r->failing_long_logged = false;
 }
 
 Reporter *reporter_new(const ReportConfig *cfg, const ReportOps *ops, void *ops_userdata,
@@ -234,7 +293,7 @@ void reporter_restore(Reporter *r, State *s) {
                  * send it once more when that can no longer happen. */
                 r->confirm_at = r->unconfirmed_until;
         }
-        r->state.consecutive_failures = 0;
+        failures_cleared(r);
         /* Deleted by an administrator before this start: still respected. */
         if (streq_ptr(r->state.last_result, "gone") && r->cfg.reregister_delay_usec == 0)
                 r->sched.gone = true;
@@ -286,6 +345,10 @@ void reporter_oneshot(Reporter *r, ReportWork work) {
         r->oneshot = work;
         r->oneshot_done = false;
         r->upkeep_at = SCHED_NEVER;
+        /* `hvmap register` is the operator's answer to a deletion the
+         * daemon respected (state.json's "gone"): it must not wait for it. */
+        if (work == REPORT_WORK_REGISTER)
+                sched_identity_restored(&r->sched);
         if (work == REPORT_WORK_REPORT || work == REPORT_WORK_REGISTER)
                 sched_force(&r->sched);
 }
@@ -368,6 +431,7 @@ static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res)
         _cleanup_free_ char *clean = NULL;
         uint64_t now = now_mono(r), next;
         char wait[DURATION_STRING_MAX];
+        EventFields ef = {};
         bool sched_work =
                 work == REPORT_WORK_REPORT || work == REPORT_WORK_JOB || work == REPORT_WORK_REGISTER;
 
@@ -377,6 +441,8 @@ static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res)
         /* What leaves the process never carries a secret. */
         clean = log_redact(res->message);
         r->state.consecutive_failures++;
+        if (r->state.consecutive_failures == 1 || r->state.failing_since_usec == 0)
+                r->state.failing_since_usec = now_real(r);
         (void) state_set_string(&r->state.last_result, proto_result_kind_to_string(res->kind));
         r->state.last_http_status = res->http_status;
         (void) state_set_string(&r->state.last_message, clean          ? clean
@@ -392,18 +458,36 @@ static void attempt_failed(Reporter *r, ReportWork work, const ProtoResult *res)
                         next == SCHED_NEVER ? 0
                         : next > now        ? (next - now) / USEC_PER_SEC * USEC_PER_SEC
                                             : 0);
-        log_full_errno_fields(res->kind == PROTO_RESULT_AUTH || res->kind == PROTO_RESULT_PERMANENT ||
-                                              res->kind == PROTO_RESULT_GONE
-                                      ? LOG_ERR
-                                      : LOG_WARNING,
-                              0, ((const char *[]){ "HVMAP_EVENT=report-failed", NULL }),
-                              "%s failed (%s, attempt %u): %s%s%s", report_work_to_string(work),
-                              proto_result_kind_to_string(res->kind), r->state.consecutive_failures,
-                              strna(res->message),
-                              r->oneshot != REPORT_WORK_NONE || !sched_work ? "" : "; next attempt in ",
-                              r->oneshot != REPORT_WORK_NONE || !sched_work ? ""
-                              : r->sched.gone                               ? "never (consumer deleted)"
-                                                                            : wait);
+        log_full_errno_fields(
+                res->kind == PROTO_RESULT_AUTH || res->kind == PROTO_RESULT_PERMANENT ||
+                                res->kind == PROTO_RESULT_GONE
+                        ? LOG_ERR
+                        : LOG_WARNING,
+                0,
+                event_fields(r, &ef, res->kind == PROTO_RESULT_AUTH ? HVMAP_MESSAGE_AUTH_FAILED : NULL,
+                             res->kind == PROTO_RESULT_AUTH ? "auth-failed" : "report-failed", NULL,
+                             res->http_status, -1),
+                "%s failed (%s, attempt %u): %s%s%s", report_work_to_string(work),
+                proto_result_kind_to_string(res->kind), r->state.consecutive_failures, strna(res->message),
+                r->oneshot != REPORT_WORK_NONE || !sched_work ? "" : "; next attempt in ",
+                r->oneshot != REPORT_WORK_NONE || !sched_work ? ""
+                : r->sched.gone                               ? "never (consumer deleted)"
+                                                              : wait);
+        if (sched_work && r->oneshot == REPORT_WORK_NONE && !r->failing_long_logged &&
+            now_real(r) >= r->state.failing_since_usec + FAILING_LONG_USEC) {
+                char since[64];
+
+                r->failing_long_logged = true;
+                log_full_errno_fields(
+                        LOG_ERR, 0,
+                        event_fields(r, &ef, HVMAP_MESSAGE_REPORT_FAILING, "report-failing", NULL,
+                                     res->http_status, -1),
+                        "Every %s since %s has failed (%u attempts); the server's view of this host's "
+                        "guests is getting old: %s",
+                        work == REPORT_WORK_REGISTER ? "registration" : "report",
+                        app_format_time(r->state.failing_since_usec, since, sizeof since),
+                        r->state.consecutive_failures, strna(res->message));
+        }
         if (res->kind == PROTO_RESULT_GONE)
                 identity_lost(r, res->message);
         save_now(r);
@@ -413,16 +497,18 @@ static void identity_lost(Reporter *r, const char *message) {
         bool again =
                 r->cfg.can_register && r->cfg.reregister_delay_usec > 0 && r->oneshot == REPORT_WORK_NONE;
         char delay[DURATION_STRING_MAX];
+        EventFields ef = {};
         int k;
 
         format_duration(delay, sizeof delay, r->cfg.reregister_delay_usec);
-        log_full_errno_fields(LOG_ERR, 0, ((const char *[]){ "HVMAP_EVENT=consumer-deleted", NULL }),
-                              "The server says consumer %s was deleted (%s): an administrator removed this "
-                              "host. Reporting stops; guests are still tracked. %s%s%s",
-                              r->identity ? r->identity->uuid : "?", strna(message),
-                              again ? "Registering again (reregister_on_delete = yes) in " : "",
-                              again ? delay : "",
-                              again ? "." : "Run 'hvmap register' to report them again.");
+        log_full_errno_fields(
+                LOG_ERR, 0,
+                event_fields(r, &ef, HVMAP_MESSAGE_CONSUMER_DELETED, "consumer-deleted", NULL, 410, -1),
+                "The server says consumer %s was deleted (%s): an administrator removed this "
+                "host. Reporting stops; guests are still tracked. %s%s%s",
+                r->identity ? r->identity->uuid : "?", strna(message),
+                again ? "Registering again (reregister_on_delete = yes) in " : "", again ? delay : "",
+                again ? "." : "Run 'hvmap register' to report them again.");
         if (r->cfg.own_identity && r->ops->remove_identity) {
                 k = r->ops->remove_identity(r->ops_userdata);
                 if (k < 0)
@@ -444,21 +530,23 @@ static void identity_lost(Reporter *r, const char *message) {
 
 static void report_accepted(Reporter *r, long http_status) {
         uint64_t now = now_mono(r);
-        char guests[32];
+        EventFields ef = {};
 
         (void) state_set_string(&r->state.accepted_digest, r->sending->digest);
         (void) state_set_string(&r->state.accepted_server, r->server_url);
         (void) state_set_string(&r->state.accepted_consumer, r->identity ? r->identity->uuid : NULL);
         r->state.accepted_at_usec = now_real(r);
         r->state.accepted_guests = r->sending->m.n_guests;
-        r->state.consecutive_failures = 0;
+        failures_cleared(r);
         r->state.last_http_status = http_status;
         (void) state_set_string(&r->state.last_result, "ok");
         r->state.last_message = mfree(r->state.last_message);
         r->state.reports_sent++;
-        (void) snprintf(guests, sizeof guests, "HVMAP_GUESTS=%zu", r->sending->m.n_guests);
-        log_full_errno_fields(LOG_INFO, 0, ((const char *[]){ "HVMAP_EVENT=report-accepted", guests, NULL }),
-                              "Report accepted by %s: %zu guests", r->server_url, r->sending->m.n_guests);
+        log_full_errno_fields(LOG_INFO, 0,
+                              event_fields(r, &ef, HVMAP_MESSAGE_REPORT_ACCEPTED, "report-accepted", NULL,
+                                           http_status, (long long) r->sending->m.n_guests),
+                              "Report accepted by %s: %zu guest%s", r->server_url, r->sending->m.n_guests,
+                              r->sending->m.n_guests == 1 ? "" : "s");
         sched_finished(&r->sched, &r->cfg.sched, SCHED_RESULT_OK, 0, now, rnd(r));
 
         /* Sent after every report of unknown fate could have landed: it
@@ -536,6 +624,7 @@ static void handle_job(Reporter *r, const ProtoResult *res) {
 static void registered(Reporter *r, const ProtoResult *res) {
         _cleanup_free_ char *err = NULL;
         ProtoIdentity *id = NULL;
+        EventFields ef = {};
         int k;
 
         /* Candlepin hands back an existing consumer whose hypervisor id
@@ -572,13 +661,15 @@ static void registered(Reporter *r, const ProtoResult *res) {
         r->identity = id;
         if (r->ops->identity_changed)
                 r->ops->identity_changed(r->ops_userdata);
-        log_full_errno_fields(LOG_NOTICE, 0, ((const char *[]){ "HVMAP_EVENT=registered", NULL }),
-                              "Registered with %s as consumer %s in organization %s", r->server_url,
-                              id->uuid, strna(id->owner));
+        log_full_errno_fields(
+                LOG_NOTICE, 0,
+                event_fields(r, &ef, HVMAP_MESSAGE_REGISTERED, "registered", NULL, res->http_status, -1),
+                "Registered with %s as consumer %s in organization %s", r->server_url, id->uuid,
+                strna(id->owner));
         /* Registration carries no guests: report them right away. */
         sched_finished(&r->sched, &r->cfg.sched, SCHED_RESULT_OK, 0, now_mono(r), rnd(r));
         sched_identity_restored(&r->sched);
-        r->state.consecutive_failures = 0;
+        failures_cleared(r);
         r->state.accepted_digest = mfree(r->state.accepted_digest);
         r->state.accepted_consumer = mfree(r->state.accepted_consumer);
         r->state.last_result = mfree(r->state.last_result);
@@ -602,8 +693,16 @@ static void refreshed(Reporter *r, const ProtoResult *res) {
                 return;
         }
         if (res->kind != PROTO_RESULT_OK) {
-                log_warning("Identity check failed (%s): %s; trying again at the next upkeep",
-                            proto_result_kind_to_string(res->kind), strna(res->message));
+                EventFields ef = {};
+
+                log_full_errno_fields(
+                        res->kind == PROTO_RESULT_AUTH ? LOG_ERR : LOG_WARNING, 0,
+                        event_fields(
+                                r, &ef, res->kind == PROTO_RESULT_AUTH ? HVMAP_MESSAGE_AUTH_FAILED : NULL,
+                                res->kind == PROTO_RESULT_AUTH ? "auth-failed" : "identity-check-failed",
+                                NULL, res->http_status, -1),
+                        "Identity check failed (%s): %s; trying again at the next upkeep",
+                        proto_result_kind_to_string(res->kind), strna(res->message));
                 return;
         }
         if (!res->cert_changed) {
@@ -668,6 +767,7 @@ void reporter_answer(Reporter *r, const ProtoResult *res) {
         ReportWork work = r->in_flight;
 
         r->in_flight = REPORT_WORK_NONE;
+        count_request(r, res->kind);
         switch (work) {
         case REPORT_WORK_REPORT:
         case REPORT_WORK_JOB:
@@ -748,6 +848,7 @@ static bool start(Reporter *r, ReportWork work) {
                 (void) snprintf(fallback, sizeof fallback, "cannot start the request: %s", strerror(-k));
                 local.message = msg ? msg : fallback;
                 r->in_flight = REPORT_WORK_NONE;
+                count_request(r, PROTO_RESULT_LOCAL);
                 if (work == REPORT_WORK_REFRESH)
                         log_warning("Identity check not started: %s", local.message);
                 else
@@ -773,6 +874,10 @@ static uint64_t report_due(const Reporter *r) {
             (r->oneshot != REPORT_WORK_NONE || !r->cfg.can_register || r->identity_error))
                 return SCHED_NEVER;
         return sched_next(&r->sched, &r->cfg.sched);
+}
+
+uint64_t reporter_next_report(const Reporter *r) {
+        return report_due(r);
 }
 
 uint64_t reporter_next(const Reporter *r) {

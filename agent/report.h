@@ -128,6 +128,10 @@ bool reporter_done(const Reporter *r);
 /* The monotonic time the engine next wants to run (SCHED_NEVER: only an
  * answer or new input can give it work). */
 uint64_t reporter_next(const Reporter *r);
+/* The monotonic time of the next report or registration the engine starts
+ * by itself (SCHED_NEVER: none: in flight, nothing to send, or waiting for
+ * an operator). Unlike reporter_next(), never an upkeep or a job poll. */
+uint64_t reporter_next_report(const Reporter *r);
 /* Starts whatever is due now. */
 void reporter_run(Reporter *r);
 /* The answer to the request started last. */

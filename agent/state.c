@@ -24,6 +24,7 @@ void state_done(State *s) {
         free(s->phase);
         free(s->libvirt_state);
         free(s->libvirt_error);
+        free(s->busy);
         *s = (State){};
 }
 
@@ -61,6 +62,7 @@ static const StateString state_strings[] = {
         { "phase", offsetof(State, phase) },
         { "libvirt_state", offsetof(State, libvirt_state) },
         { "libvirt_error", offsetof(State, libvirt_error) },
+        { "busy", offsetof(State, busy) },
 };
 
 static const StateNumber state_numbers[] = {
@@ -77,6 +79,16 @@ static const StateNumber state_numbers[] = {
         { "reports_sent", offsetof(State, reports_sent), NUM_U64 },
         { "loop_wakeups", offsetof(State, loop_wakeups), NUM_U64 },
         { "unconfirmed_until_usec", offsetof(State, unconfirmed_until_usec), NUM_U64 },
+        { "failing_since_usec", offsetof(State, failing_since_usec), NUM_U64 },
+        { "started_usec", offsetof(State, started_usec), NUM_U64 },
+        /* In ProtoResultKind order (proto_result_kind_to_string()'s names). */
+        { "requests_ok", offsetof(State, requests[0]), NUM_U64 },
+        { "requests_retry_after", offsetof(State, requests[1]), NUM_U64 },
+        { "requests_temporary", offsetof(State, requests[2]), NUM_U64 },
+        { "requests_gone", offsetof(State, requests[3]), NUM_U64 },
+        { "requests_auth", offsetof(State, requests[4]), NUM_U64 },
+        { "requests_permanent", offsetof(State, requests[5]), NUM_U64 },
+        { "requests_local", offsetof(State, requests[6]), NUM_U64 },
 };
 
 /* JSON numbers are doubles: exact to 2^53, which holds microseconds since

@@ -11,6 +11,8 @@
 #define STATE_FILE "state.json"
 /* A state file is a few hundred bytes; anything past this is not ours. */
 #define STATE_FILE_MAX (64 * 1024)
+/* The request counters: one per ProtoResultKind (report.c checks). */
+#define STATE_REQUEST_KINDS 7
 
 typedef struct State {
         /* The server's view: the digest of the last mapping it accepted. */
@@ -32,6 +34,13 @@ typedef struct State {
         long last_http_status;
         char *last_message; /* one line; NULL when the last attempt was accepted */
         uint32_t consecutive_failures;
+        /* CLOCK_REALTIME of the first of those failures (0: none): "failing
+         * for an hour" and `status` tell from it how long it has lasted. */
+        uint64_t failing_since_usec;
+
+        /* Every answer (and every request that could not start: "local"),
+         * by result, in ProtoResultKind order; they only grow. */
+        uint64_t requests[STATE_REQUEST_KINDS];
 
         /* Live status, refreshed by the running daemon. */
         int64_t pid; /* 0 when no daemon wrote it */
@@ -41,8 +50,13 @@ typedef struct State {
         uint64_t libvirt_since_usec;
         char *libvirt_error;
         uint64_t guests; /* guests reported (after filters) */
-        uint64_t next_report_usec; /* CLOCK_REALTIME, 0 = none scheduled */
-        uint64_t reports_sent;
+        /* CLOCK_REALTIME of the next report or registration the daemon will
+         * start by itself; 0 = none scheduled (nothing to send, or waiting
+         * for an operator: not registered, consumer deleted). */
+        uint64_t next_report_usec;
+        char *busy; /* the work in flight ("report", "registration", ...), NULL = none */
+        uint64_t started_usec; /* CLOCK_REALTIME the daemon started */
+        uint64_t reports_sent; /* reports the server accepted, the daemon's and `hvmap report`'s */
         uint64_t loop_wakeups;
 } State;
 

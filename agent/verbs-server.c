@@ -557,7 +557,8 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         app_state_dir_give_back(o.cfg.state_dir);
         if (out->kind != PROTO_RESULT_OK)
                 return exit_status_of(out->kind, out->http_status);
-        (void) printf("report accepted: %zu guests sent to %s as consumer %s\n", o.mapping->m.n_guests,
-                      report_io_server_url(o.io), reporter_identity(report_io_engine(o.io))->uuid);
+        (void) printf("report accepted: %zu guest%s sent to %s as consumer %s\n", o.mapping->m.n_guests,
+                      o.mapping->m.n_guests == 1 ? "" : "s", report_io_server_url(o.io),
+                      reporter_identity(report_io_engine(o.io))->uuid);
         return EX_OK;
 }

@@ -3,10 +3,8 @@
  * its own argv (argv[0] is the verb's name) and returns a sysexits status. */
 #pragma once
 
-#include <stdio.h>
-
 #include "agent/app.h"
-#include "agent/state.h"
+#include "agent/status.h"
 
 /* `hvmap print [--watch]`: the guest mapping as JSON (agent/verb-print.c). */
 int verb_print(const GlobalArgs *g, int argc, char *argv[]);
@@ -14,23 +12,9 @@ int verb_print(const GlobalArgs *g, int argc, char *argv[]);
 int verb_register(const GlobalArgs *g, int argc, char *argv[]);
 int verb_unregister(const GlobalArgs *g, int argc, char *argv[]);
 int verb_report(const GlobalArgs *g, int argc, char *argv[]);
-/* `hvmap status [--json]`, `hvmap config --check|--sample` (agent/verbs-local.c). */
+/* `hvmap status [--json|--format=...|--check]` (agent/verb-status.c). */
 int verb_status(const GlobalArgs *g, int argc, char *argv[]);
+/* `hvmap config --check|--sample` (agent/verbs-local.c). */
 int verb_config(const GlobalArgs *g, int argc, char *argv[]);
-
-/* What `hvmap status` shows, gathered (agent/verbs-local.c). */
-typedef struct StatusView {
-        const char *url; /* the configured server, NULL if none */
-        const ProtoIdentity *id; /* NULL when not loaded */
-        int id_r; /* proto_identity_load()'s result */
-        const char *id_err; /* its reason, NULL if none */
-        const State *state;
-        bool running; /* state->pid is alive */
-        bool own; /* hvmap's own identity, not subscription-manager's */
-        uint64_t now_usec; /* CLOCK_REALTIME */
-} StatusView;
-/* `status --json`: the JSON text (caller frees); -ENOMEM. Pure. */
-int status_format_json(const StatusView *v, char **ret);
-/* `status`: the text to f, every string escaped onto its own line. 0 or
- * -ENOMEM. Writes nothing else. */
-int status_print_text(const StatusView *v, FILE *f);
+/* `hvmap doctor`: every check a support engineer asks for (agent/verb-doctor.c). */
+int verb_doctor(const GlobalArgs *g, int argc, char *argv[]);

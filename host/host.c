@@ -25,6 +25,7 @@
 #include "util/cleanup-libs.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/message-ids.h"
 #include "util/parse.h"
 
 /* The loop turns at least this often; it is the heartbeat's resolution.
@@ -758,7 +759,13 @@ static void worker_lost(Worker *w) {
                                   ? reasons[reason]
                                   : "connection closed";
 
-        log_warning("lost the connection to libvirt at %s: %s; reconnecting", uri_name(w), why);
+        char urifield[512];
+
+        (void) snprintf(urifield, sizeof urifield, "HVMAP_LIBVIRT_URI=%s", uri_name(w));
+        log_full_errno_fields(
+                LOG_WARNING, 0,
+                ((const char *[]){ HVMAP_MESSAGE_LIBVIRT_LOST, "HVMAP_EVENT=libvirt-lost", urifield, NULL }),
+                "lost the connection to libvirt at %s: %s; reconnecting", uri_name(w), why);
         worker_disconnect(w);
         set_error(w, why);
         set_state(w, reason == VIR_CONNECT_CLOSE_REASON_KEEPALIVE ? HOST_CONN_NOT_RESPONDING

@@ -147,6 +147,12 @@ int host_id_mode_from_string(const char *s);
 const char *host_flavour_to_string(HostFlavour f);
 int host_flavour_from_string(const char *s);
 
+/* true when id is a UUID (any case) that is no machine's own: all one byte
+ * repeated (zeros, F), or a placeholder that firmware ships on many
+ * machines (the deny-list hvmap skips when it picks the hypervisor id).
+ * Pure. */
+bool host_id_is_bogus(const char *id);
+
 /* Describes where a libvirt URI connects, for error messages: the socket of
  * "?socket=" when given, else a hint about the default socket. Writes into
  * buf and returns it. Pure. */

@@ -117,6 +117,12 @@ bool uuid_is_bogus(const uint8_t u[HOST_UUID_BYTES]) {
         return false;
 }
 
+bool host_id_is_bogus(const char *id) {
+        uint8_t u[HOST_UUID_BYTES];
+
+        return id && uuid_parse(id, u) >= 0 && uuid_is_bogus(u);
+}
+
 const char *host_id_source_to_string(HostIdSource s) {
         switch (s) {
         case HOST_ID_SOURCE_OVERRIDE:

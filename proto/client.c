@@ -220,6 +220,11 @@ int proto_classify(ProtoCall call, const char *method, const char *url, const Pr
         }
 
         res.http_status = s;
+        if (r->date) {
+                time_t d = curl_getdate(r->date, NULL);
+
+                res.server_date = d > 0 ? d : 0;
+        }
         if (r->body_len > 0 && proto_parse_error(r->body, r->body_len, &eb) >= 0)
                 have_eb = true;
         (void) buf_printf(&msg, "HTTP %ld", s);

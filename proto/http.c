@@ -58,6 +58,7 @@ struct Transfer {
         bool too_large;
         char *request_uuid;
         char *retry_after;
+        char *date;
         char *content_type;
         char *location;
         char errbuf[CURL_ERROR_SIZE];
@@ -369,6 +370,7 @@ static Transfer *transfer_free(Transfer *t) {
         buf_free(&t->body);
         free(t->request_uuid);
         free(t->retry_after);
+        free(t->date);
         free(t->content_type);
         free(t->location);
         free(t->local_text);
@@ -387,6 +389,7 @@ static void transfer_complete(Transfer *t, CURLcode code) {
                 .body_len = t->body.len,
                 .request_uuid = t->request_uuid,
                 .retry_after = t->retry_after,
+                .date = t->date,
                 .content_type = t->content_type,
                 .location = t->location,
         };
@@ -594,6 +597,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 { "retry-after", offsetof(Transfer, retry_after) },
                 { "content-type", offsetof(Transfer, content_type) },
                 { "location", offsetof(Transfer, location) },
+                { "date", offsetof(Transfer, date) },
         };
         Transfer *t = userdata;
         size_t n = size * nitems;
@@ -604,6 +608,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                 t->retry_after = mfree(t->retry_after);
                 t->content_type = mfree(t->content_type);
                 t->location = mfree(t->location);
+                t->date = mfree(t->date);
                 return n;
         }
         for (size_t i = 0; i < ELEMENTSOF(keep); i++) {

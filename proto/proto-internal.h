@@ -64,6 +64,7 @@ typedef struct ProtoHttpResponse {
         const char *retry_after; /* header, NULL if absent */
         const char *content_type; /* header, NULL if absent */
         const char *location; /* header (a 3xx's target, never followed), NULL if absent */
+        const char *date; /* header, NULL if absent */
         double total_sec;
 } ProtoHttpResponse;
 

@@ -190,6 +190,9 @@ typedef struct ProtoResult {
          * yet apply) the request: a timeout or a connection lost after it
          * was sent, or a gateway's 502/503/504. */
         bool maybe_applied;
+        /* The server's clock: its Date header (0 without one, or one that
+         * does not parse), for `hvmap doctor`'s clock check. */
+        time_t server_date;
 } ProtoResult;
 
 /* ---- identity store ---------------------------------------------------- */

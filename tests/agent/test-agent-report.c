@@ -3,12 +3,15 @@
  * script of (events, server answers, time) and checks the requests made,
  * the status and what state.json would say. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/report.h"
 #include "agent/state.h"
+#include "util/log.h"
 #include "util/parse.h"
 
 #define S USEC_PER_SEC
@@ -333,6 +336,88 @@ Test(report, backoff_grows_with_full_jitter_up_to_the_cap) {
         }
         answer(PROTO_RESULT_OK, 200, false);
         cr_expect_eq(f.saved.consecutive_failures, 0);
+}
+
+/* stderr into a file from now on (the engine logs there outside systemd);
+ * returns its fd for captured(). */
+static int capture_stderr(void) {
+        char path[] = "/tmp/hvmap-test-log-XXXXXX";
+        int fd = mkostemp(path, O_CLOEXEC);
+
+        cr_assert_geq(fd, 0);
+        (void) unlink(path);
+        log_set_target(LOG_TARGET_STDERR);
+        cr_assert_geq(dup2(fd, STDERR_FILENO), 0);
+        return fd;
+}
+
+/* How often needle occurs in what was written to fd. */
+static unsigned captured(int fd, const char *needle) {
+        static char buf[1 << 20];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        unsigned k = 0;
+
+        cr_assert_geq(n, 0);
+        buf[n] = '\0';
+        for (const char *p = buf; (p = strstr(p, needle)); p++)
+                k++;
+        return k;
+}
+
+Test(report, failing_for_an_hour_is_logged_once_per_run_of_failures) {
+        int fd = capture_stderr();
+        uint64_t start;
+
+        change(REPORT_GUESTIDS);
+        start = f.mono;
+        for (int round = 1; round <= 2; round++) {
+                /* Every attempt fails until an hour has passed, and longer. */
+                while (f.mono < start + 2 * 3600 * S) {
+                        answer(PROTO_RESULT_TEMPORARY, 503, true);
+                        cr_expect_eq(f.saved.failing_since_usec, REAL_BASE + start,
+                                     "since the first failure");
+                        advance(900 * S + 1);
+                        cr_assert_neq(reporter_busy(f.r), REPORT_WORK_NONE,
+                                      "retried within the backoff cap");
+                }
+                cr_expect_eq(captured(fd, "has failed ("), (unsigned) round,
+                             "logged once per run of failures (round %d)", round);
+                cr_expect_geq(f.saved.requests[PROTO_RESULT_TEMPORARY], 8);
+                /* A success ends the run; the next one is logged again. */
+                answer(PROTO_RESULT_OK, 204, false);
+                cr_expect_eq(f.saved.failing_since_usec, 0);
+                cr_expect_geq(f.saved.requests[PROTO_RESULT_OK], (uint64_t) round,
+                              "counted with the upkeep's");
+                change(REPORT_GUESTIDS);
+                start = f.mono;
+        }
+        /* Short failures are not worth it. */
+        answer(PROTO_RESULT_TEMPORARY, 503, true);
+        advance(600 * S);
+        answer(PROTO_RESULT_TEMPORARY, 503, true);
+        cr_expect_eq(captured(fd, "has failed ("), 2);
+        close(fd);
+}
+
+Test(report, register_after_a_respected_deletion_starts_at_once) {
+        ReportConfig c = config();
+        State st = {};
+
+        /* The daemon saw the consumer deleted and removed the identity;
+         * then the operator runs hvmap register. */
+        reporter_free(f.r);
+        setup_with(&c, false);
+        st.last_result = strdup("gone");
+        st.consecutive_failures = 1;
+        reporter_restore(f.r, &st);
+        state_done(&st);
+        cr_expect_str_eq(phase(), "consumer-deleted");
+        reporter_oneshot(f.r, REPORT_WORK_REGISTER);
+        change(REPORT_GUESTIDS);
+        cr_assert_eq(reporter_busy(f.r), REPORT_WORK_REGISTER, "registering, not waiting forever");
+        answer_register("99999999-2222-3333-4444-555555555555");
+        cr_expect(reporter_done(f.r));
+        cr_expect_str_eq(reporter_identity(f.r)->uuid, "99999999-2222-3333-4444-555555555555");
 }
 
 Test(report, auth_failure_waits_long_but_sigusr1_retries_after_min_gap) {

@@ -14,9 +14,10 @@
 #include "util/cleanup-libs.h"
 
 static const char *const labels[] = {
-        "server:      ", "identity:    ",          "warning:     ",          "daemon:      ",
-        "pid:         ", "phase:       ",          "libvirt:     ",          "guests:      ",
-        "next report: ", "last accepted report: ", "last attempt:         ", "failures in a row:    ",
+        "health:      ",          "server:      ", "identity:    ",          "warning:     ",
+        "daemon:      ",          "state:       ", "phase:       ",          "libvirt:     ",
+        "guests:      ",          "next report: ", "last accepted report: ", "last attempt:         ",
+        "failures in a row:    ",
 };
 
 static const char *json_str(const cJSON *root, const char *obj, const char *key) {

@@ -23,6 +23,9 @@ from privd import PrivateLibvirtd, find_libvirtd  # noqa: E402
 
 HVMAP = os.environ.get("HVMAP", "hvmap")
 DEFAULT_TEST_DOMAIN = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+# What `hvmap status` may exit with (hvmap(8) EXIT STATUS): healthy, then
+# each kind of trouble.
+STATUS_EXITS = (0, 65, 66, 69, 75, 77, 78)
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
@@ -163,7 +166,13 @@ class Stack:
         return wait_until(lambda: self.server_guests() == want or None, timeout, what="%s %s" % (what, sorted(want)))
 
     def status(self):
-        return json.loads(self.hvmap("status", "--json").stdout)
+        """`hvmap status --json`, whatever its exit status says of the
+        health (hvmap(8) EXIT STATUS); a crash or a usage error fails."""
+        p = self.hvmap("status", "--json", check=False)
+        if p.returncode not in STATUS_EXITS:
+            raise AssertionError("hvmap status --json: exit %d\nstdout: %s\nstderr: %s"
+                                 % (p.returncode, p.stdout, p.stderr))
+        return json.loads(p.stdout)
 
 
 def needs_libvirtd(cls):

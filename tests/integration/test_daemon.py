@@ -158,8 +158,10 @@ class Faults(unittest.TestCase):
         wait_until(lambda: st.status()["daemon"]["phase"] == "consumer-deleted" or None, 15,
                    what="status to say the consumer was deleted")
         self.assertFalse(st.status()["identity"]["registered"])
-        p = st.hvmap("status")
+        p = st.hvmap("status", check=False)
+        self.assertEqual(p.returncode, 77, p.stdout + p.stderr)
         self.assertIn("not registered", p.stdout)
+        self.assertIn("deleted on the server", p.stdout)
         self.assertIsNone(st.daemon.poll(), "the daemon keeps running")
 
     def test_libvirtd_killed_and_restarted(self):

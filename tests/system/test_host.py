@@ -10,7 +10,10 @@ Strings and keys this depends on (hvmap's output may be reworded):
   hvmap status --json: identity.uuid, daemon.running, daemon.pid,
     daemon.libvirt ("connected" / "not-responding")
   systemctl show -p StatusText: non-empty, contains the number of guests
-  journal: HVMAP_EVENT=report-accepted with HVMAP_GUESTS=<n>
+  journal: HVMAP_EVENT=report-accepted with HVMAP_GUESTS=<n>; MESSAGE_IDs and
+    HVMAP_CONSUMER/HVMAP_SERVER/HVMAP_HTTP_STATUS as hvmap(8) JOURNAL FIELDS
+    lists them (util/message-ids.h)
+  hvmap doctor: "ok"/"FAIL" lines, "running the checks as hvmap"
   systemd-analyze security: "Overall exposure level for hvmap.service: X.Y"
 
 HVMAP_BOX_UNIT=PATH installs PATH as hvmap.service instead of the shipped
@@ -30,6 +33,12 @@ import hostlib as H  # noqa: E402
 import libvirt_units  # noqa: E402
 
 EXACT_S = 2.0  # the server's list is exact this soon after each change
+# hvmap(8) JOURNAL FIELDS (util/message-ids.h): written here again on
+# purpose, so that a changed id fails this test.
+MSG_REGISTERED = "23a51c39ecf14ad08657479eaa8d97f4"
+MSG_REPORT_ACCEPTED = "0b507acf87784cd7ba2cddeb0a88a76b"
+MSG_CONSUMER_DELETED = "4570479acd914a0f885d5bfc22abbc66"
+MSG_LIBVIRT_LOST = "18b54a7f206e4d13bc63f41b4fbd7354"
 SUMMARY = {}
 LAT = []
 ctx = {}
@@ -74,6 +83,12 @@ def _versions():
     lv = H.sh(["virsh", "-c", H.URI, "version", "--daemon"], check=False).stdout
     m = re.search(r"Running against daemon: (\S+)", lv) or re.search(r"libvirt (\S+)", lv)
     return "%s, libvirt %s" % (sd, m.group(1) if m else "?")
+
+
+def journal(match):
+    """Every journal entry that matches (journalctl's FIELD=value), parsed."""
+    out = H.sh(["journalctl", match, "-o", "json", "--no-pager"]).stdout
+    return [json.loads(ln) for ln in out.splitlines() if ln.strip()]
 
 
 def new_uuid():
@@ -305,7 +320,10 @@ class Host(unittest.TestCase):
                 time.sleep(0.5)
             self.assertEqual(H.unit_prop("hvmap.service", "NRestarts"), restarts)
             self.assertEqual(H.status()["daemon"]["libvirt"], "not-responding")
-            text = H.sh(["hvmap", "status"]).stdout
+            p = H.sh(["hvmap", "status"], check=False)
+            # libvirt lost is a WARNING: exit 69 (hvmap(8) EXIT STATUS).
+            self.assertEqual(p.returncode, 69, p.stdout + p.stderr)
+            text = p.stdout
             SUMMARY["kill -STOP libvirtd"] = "not-responding after %.1f s; watchdog 3 s kept fed for 9.5 s" % seen
             SUMMARY["hvmap status (libvirt hung)"] = " | ".join(ln.strip() for ln in text.splitlines()
                                                                 if "libvirt" in ln.lower())[:200]
@@ -337,8 +355,72 @@ class Host(unittest.TestCase):
         acc = [e for e in mine if e.get("HVMAP_EVENT") == "report-accepted"]
         self.assertTrue(acc, "no HVMAP_EVENT=report-accepted entry")
         self.assertEqual(int(acc[-1]["HVMAP_GUESTS"]), len(self.fake().guests(ctx["uuid"])))
+        # Read back through the journal, as an alert rule would.
+        for e in acc:
+            self.assertEqual(e.get("MESSAGE_ID"), MSG_REPORT_ACCEPTED, e)
+            self.assertEqual(e.get("HVMAP_CONSUMER"), ctx["uuid"], e)
+            self.assertEqual(e.get("HVMAP_SERVER"), self.fake().url, e)
+            self.assertIn(e.get("HVMAP_HTTP_STATUS"), ("200", "204"), e)
+        by_id = journal("MESSAGE_ID=" + MSG_REPORT_ACCEPTED)
+        self.assertEqual(len(by_id), len(acc), "journalctl MESSAGE_ID= finds every accepted report")
+        # test_22 stopped libvirtd: the daemon said so with the libvirt-lost id.
+        lost = [e for e in mine if e.get("MESSAGE_ID") == MSG_LIBVIRT_LOST]
+        self.assertTrue(lost, "no libvirt-lost entry (MESSAGE_ID=%s) after kill -STOP" % MSG_LIBVIRT_LOST)
+        self.assertTrue({e.get("HVMAP_EVENT") for e in lost} <= {"libvirt-lost", "libvirt-not-responding"}, lost)
         SUMMARY["journal"] = "%d hvmap entries, events: %s" % (
             len(mine), ", ".join(sorted({e["HVMAP_EVENT"] for e in mine if "HVMAP_EVENT" in e})))
+
+    def test_25_journal_consumer_deleted_then_registered(self):
+        old = ctx["uuid"]
+        self.fake().post("/consumers/%s/delete" % old, {})
+        u = new_uuid()
+        H.define("gdel", u)
+        H.virsh("start", "gdel")  # a change to report: its PUT learns of the deletion
+        H.wait_until(lambda: H.status()["daemon"].get("phase") == "consumer-deleted", 30,
+                     "hvmap status: phase consumer-deleted")
+        p = H.sh(["hvmap", "status"], check=False)
+        self.assertEqual(p.returncode, 77, p.stdout)
+        gone = journal("MESSAGE_ID=" + MSG_CONSUMER_DELETED)
+        self.assertTrue(gone, "no consumer-deleted entry")
+        e = gone[-1]
+        self.assertEqual((e.get("HVMAP_EVENT"), e.get("HVMAP_CONSUMER"), e.get("HVMAP_SERVER"),
+                          e.get("HVMAP_HTTP_STATUS")), ("consumer-deleted", old, self.fake().url, "410"), e)
+        # Registered again as a unit (its stderr is the journal, so hvmap
+        # logs there with its fields): the registered event, with the new
+        # consumer. register refuses while the daemon holds the state
+        # directory.
+        key = "/run/hvmap-key"
+        with open(key, "w") as f:
+            f.write("hv-key\n")
+        os.chown(key, int(H.sh(["id", "-u", "hvmap"]).stdout), -1)
+        os.chmod(key, 0o600)
+        H.sh(["systemctl", "stop", "hvmap.service"], timeout=30)
+        p = H.sh(["systemd-run", "--wait", "--collect", "--quiet", "--unit=hvmap-register-again", "-p",
+                  "User=hvmap", "-p", "RuntimeMaxSec=90", "-E", "LIBVIRT_DEFAULT_URI=" + H.URI, "hvmap", "register",
+                  "--org", "acme", "--activation-key-file", key], timeout=120, check=False)
+        os.unlink(key)
+        self.assertEqual(p.returncode, 0, p.stderr + H.sh(["journalctl", "-u", "hvmap-register-again",
+                                                             "--no-pager"], check=False).stdout)
+        H.sh(["systemctl", "start", "hvmap.service"], timeout=120)
+        new = H.wait_until(lambda: H.status()["identity"]["uuid"] not in (None, old) and H.status()["identity"]["uuid"],
+                           30, "a new identity")
+        ctx["uuid"] = new
+        reg = [e for e in journal("MESSAGE_ID=" + MSG_REGISTERED) if e.get("HVMAP_CONSUMER") == new]
+        self.assertTrue(reg, "no registered entry for %s" % new)
+        self.assertEqual(reg[-1].get("HVMAP_SERVER"), self.fake().url)
+        self.assertEqual(reg[-1].get("HVMAP_EVENT"), "registered")
+        self.assert_exact("re-registration", time.monotonic(), timeout=30)
+        H.virsh("destroy", "gdel")
+        H.virsh("undefine", "gdel")
+        SUMMARY["journal MESSAGE_IDs"] = "report accepted, libvirt lost, consumer deleted, registered: read back"
+
+    def test_26_doctor_as_the_service_user(self):
+        p = H.sh(["hvmap", "doctor"], check=False, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("running the checks as hvmap", p.stdout)
+        for check in ("config", "libvirt", "hypervisor-id", "server", "identity"):
+            self.assertRegex(p.stdout, r"(?m)^ok\s+%s\s" % check, p.stdout)
+        SUMMARY["hvmap doctor (as hvmap)"] = p.stdout.strip().splitlines()[-1]
 
     def test_24_stop_within_2s(self):
         t = time.monotonic()
