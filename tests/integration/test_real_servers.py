@@ -141,6 +141,20 @@ class Registration(unittest.TestCase):
         self.assertIn(st.state_dir, p.stderr, "the message names the directory")
         self.assertEqual(st.cp.state()["consumers"], [], "no consumer was left on the server")
 
+    def test_checkin_job_failed_exits_non_zero_with_the_servers_message(self):
+        st = Stack(self, "[report]\nmode = checkin\n")
+        status, _ = st.cp.ctl("POST", "/jobs/script", {"count": 1, "running": 1, "outcome": "failed",
+                                                       "message": "Hypervisor update failed: the disk is full"})
+        self.assertEqual(status, 200)
+        r = st.hvmap("report", check=False)
+        self.assertNotEqual(r.returncode, 0, "a FAILED job is no accepted report")
+        self.assertIn("the disk is full", r.stderr)
+        self.assertGreaterEqual(len(requests(st, "GET", "/jobs/")), 1, "the job was polled to its end")
+        with open(os.path.join(st.state_dir, "state.json")) as f:
+            state = json.load(f)
+        self.assertIsNone(state.get("accepted_digest"))
+        self.assertIn("the disk is full", state.get("last_message") or "")
+
     def test_checkin_sends_the_default_reporter_id_and_fails_on_failed_update(self):
         st = Stack(self, "[report]\nmode = checkin\n")
         with open("/etc/machine-id") as f:
