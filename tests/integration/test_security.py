@@ -438,7 +438,9 @@ class UntrustedFiles(unittest.TestCase):
         st = Stack(self)
         key = os.path.join(st.state_dir, "key.pem")
         os.chmod(key, 0o644)
-        p = st.hvmap("status")
+        # No daemon runs: status says so with its exit status (69), and warns.
+        p = st.hvmap("status", check=False)
+        self.assertEqual(p.returncode, 69, p.stdout + p.stderr)
         self.assertIn("warning:     %s holds a secret and is readable by every user" % key, p.stdout)
         self.assertIn("chmod 0600 %s" % key, p.stdout)
         self.assertIn("readable by every user", st.status()["identity"]["warning"])
@@ -495,7 +497,9 @@ class ServerStringsInOutput(unittest.TestCase):
         s["last_attempt_usec"] = s.get("last_attempt_usec") or 1
         with open(spath, "w") as f:
             json.dump(s, f)
-        out = st.hvmap("status").stdout
+        p = st.hvmap("status", check=False)
+        self.assertEqual(p.returncode, 69, p.stdout + p.stderr)  # no daemon runs
+        out = p.stdout
         self.assertNotIn("\nidentity:    consumer FORGED", out)
         self.assertNotIn("\nlast accepted report: FORGED", out)
         self.assertNotIn("\x1b", out)
