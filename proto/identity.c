@@ -441,11 +441,12 @@ int proto_identity_load(const char *dir, ProtoIdentity **ret, char **ret_error) 
         id = calloc(1, sizeof(*id));
         if (!id)
                 return -ENOMEM;
-        if (reason[0]) /* a warning: the state dir is writable by others */
-                id->warning = strdup(reason);
         r = proto_parse_identity_json(json, len, id);
         if (r < 0)
                 return proto_set_error(ret_error, r, "%s is not a valid hvmap identity", json_path);
+        /* After the parse, which fills the whole structure. */
+        if (reason[0]) /* a warning: the state dir is writable by others */
+                id->warning = strdup(reason);
         r = identity_current_paths(dir, id, ret_error);
         if (r < 0)
                 return r;
