@@ -184,7 +184,9 @@ class Differential(unittest.TestCase):
         tool = os.environ["RHSM_CONF_DUMP"]
         files = sorted(glob.glob(os.path.join(os.environ["RHSM_CORPUS"], "*")))
         self.assertGreaterEqual(len(files), 10, "the corpus is missing")
-        out = subprocess.run([tool] + files, stdout=subprocess.PIPE, check=True, timeout=60).stdout
+        # Under `meson test --setup valgrind` the tool runs under valgrind.
+        wrapper = [os.environ["HVMAP_EXE_WRAPPER"]] if os.environ.get("HVMAP_EXE_WRAPPER") else []
+        out = subprocess.run(wrapper + [tool] + files, stdout=subprocess.PIPE, check=True, timeout=60).stdout
         ours = [json.loads(line) for line in out.decode().splitlines()]
         self.assertEqual(len(ours), len(files))
         for path, hv in zip(files, ours):
