@@ -31,10 +31,24 @@ uint64_t app_now_usec(int clock) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-int app_state_lock(const char *state_dir, pid_t *ret_holder) {
+void app_lock_holder_parse(const char *text, AppLockHolder *ret) {
+        char pid[16] = "", verb[sizeof ret->verb] = "";
+        uint64_t n = 0;
+
+        *ret = (AppLockHolder){};
+        if (sscanf(text, "%15s %15s", pid, verb) < 1)
+                return;
+        ret->pid = parse_uint64_range(pid, 1, INT32_MAX, &n) >= 0 ? (pid_t) n : 0;
+        /* Only what hvmap itself writes: the file is ours, but it is read
+         * by status for others to see. */
+        if (strspn(verb, "abcdefghijklmnopqrstuvwxyz") == strlen(verb))
+                memcpy(ret->verb, verb, sizeof verb);
+}
+
+int app_state_lock(const char *state_dir, const char *verb, AppLockHolder *ret_holder) {
         _cleanup_free_ char *path = strdup_printf("%s/lock", state_dir);
         _cleanup_close_ int fd = -1;
-        char buf[32];
+        char buf[64];
         ssize_t n;
         int len;
 
@@ -45,18 +59,18 @@ int app_state_lock(const char *state_dir, pid_t *ret_holder) {
                 return -errno;
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int e = errno;
-                uint64_t pid = 0;
 
                 if (e != EWOULDBLOCK)
                         return -e;
                 n = pread(fd, buf, sizeof buf - 1, 0);
                 buf[n > 0 ? n : 0] = '\0';
-                buf[strcspn(buf, "\n")] = '\0';
                 if (ret_holder)
-                        *ret_holder = parse_uint64_range(buf, 1, INT32_MAX, &pid) >= 0 ? (pid_t) pid : 0;
+                        app_lock_holder_parse(buf, ret_holder);
                 return -EBUSY;
         }
-        len = snprintf(buf, sizeof buf, "%d\n", (int) getpid());
+        len = snprintf(buf, sizeof buf, "%d %s\n", (int) getpid(), verb);
+        if (len < 0 || (size_t) len >= sizeof buf)
+                return -EINVAL;
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) len, 0) != len)
                 return -errno ?: -EIO;
         return TAKE_FD(fd);

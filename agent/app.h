@@ -71,12 +71,24 @@ int app_host_wait_synced(const HostConfig *hc, uint64_t timeout_usec, Host **ret
  * out. Logs a warning for a file it cannot hand over. */
 void app_state_dir_give_back(const char *dir);
 
+/* Who holds the state directory's lock: its pid (0 when unknown) and its
+ * verb ("run" for the daemon, "register", "report", "unregister"; "" when
+ * the file does not say, as an older hvmap's does not). */
+typedef struct AppLockHolder {
+        pid_t pid;
+        char verb[16];
+} AppLockHolder;
+
 /* The state directory's lock (STATE_DIR/lock): one process at a time
  * reports from a state directory. Takes an exclusive flock without waiting
- * and writes our pid into the file. Returns the fd (close it to release),
- * -EBUSY with *ret_holder the holder's pid (0 when unknown), or another
- * -errno. Does not log. */
-int app_state_lock(const char *state_dir, pid_t *ret_holder);
+ * and writes "PID VERB" into the file. Returns the fd (close it to release),
+ * -EBUSY with *ret_holder filled in, or another -errno. Does not log. */
+int app_state_lock(const char *state_dir, const char *verb, AppLockHolder *ret_holder);
+
+/* Parses the lock file's text into *ret (never fails: what it cannot read
+ * stays 0 or ""). */
+void app_lock_holder_parse(const char *text, AppLockHolder *ret);
+
 
 /* Registers (or forgets) a comma-separated list of activation keys as
  * secrets: the whole text and each key, so a server message quoting one is

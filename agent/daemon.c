@@ -467,7 +467,7 @@ static bool endswith_rhsm(const char *url) {
 
 int daemon_run(const GlobalArgs *g) {
         _cleanup_(daemon_free) Daemon d = { .g = *g, .clock = &app_clock_system, .lock_fd = -1 };
-        pid_t holder = 0;
+        AppLockHolder holder = {};
         ReportIoHooks hooks = { .changed = on_report_changed, .fill_state = fill_state, .userdata = &d };
         sigset_t mask;
         int r;
@@ -494,13 +494,16 @@ int daemon_run(const GlobalArgs *g) {
                        EX_CANTCREAT;
         /* Two reporters on one state directory would both register and
          * overwrite each other's state: the second one refuses. */
-        d.lock_fd = app_state_lock(d.cfg.state_dir, &holder);
+        d.lock_fd = app_state_lock(d.cfg.state_dir, "run", &holder);
         if (d.lock_fd == -EBUSY) {
                 d.lock_fd = -1;
-                log_error(
-                        "Another hvmap daemon (pid %d) already reports from %s; only one may run per state "
-                        "directory (is the service running? systemctl status hvmap)",
-                        (int) holder, d.cfg.state_dir);
+                if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
+                        log_error("'hvmap %s' (pid %d) is using %s; start the daemon when it has finished",
+                                  holder.verb, (int) holder.pid, d.cfg.state_dir);
+                else
+                        log_error("Another hvmap daemon (pid %d) already reports from %s; only one may run "
+                                  "per state directory (is the service running? systemctl status hvmap)",
+                                  (int) holder.pid, d.cfg.state_dir);
                 return EX_TEMPFAIL;
         }
         if (d.lock_fd < 0) {

@@ -44,15 +44,21 @@ typedef struct OneShot {
         Mapping *mapping;
 } OneShot;
 
-/* Takes the state directory's lock; a running daemon holds it. what_to_do
- * completes "a running daemon (pid N) reports from DIR; ...". */
-static int oneshot_lock(OneShot *o, const char *what_to_do) {
-        pid_t holder = 0;
-        int fd = app_state_lock(o->cfg.state_dir, &holder);
+/* Takes the state directory's lock for verb; a running daemon holds it.
+ * what_to_do completes "the hvmap daemon (pid N) reports from DIR; ...";
+ * another one-shot command holding it is told as such: wait for it. */
+static int oneshot_lock(OneShot *o, const char *verb, const char *what_to_do) {
+        AppLockHolder holder = {};
+        int fd = app_state_lock(o->cfg.state_dir, verb, &holder);
 
         if (fd == -EBUSY) {
-                log_error("The hvmap daemon (pid %d) reports from %s; %s", (int) holder, o->cfg.state_dir,
-                          what_to_do);
+                if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
+                        log_error("'hvmap %s' (pid %d) is using %s; wait for it to finish, then run 'hvmap %s' "
+                                  "again",
+                                  holder.verb, (int) holder.pid, o->cfg.state_dir, verb);
+                else
+                        log_error("The hvmap daemon (pid %d) reports from %s; %s", (int) holder.pid,
+                                  o->cfg.state_dir, what_to_do);
                 return EX_TEMPFAIL;
         }
         if (fd < 0)
@@ -428,7 +434,7 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 return EX_USAGE;
         }
         existing = proto_identity_free(existing);
-        r = oneshot_lock(&o, "stop it first (systemctl stop hvmap), register, then start it again");
+        r = oneshot_lock(&o, "register", "stop it first (systemctl stop hvmap), register, then start it again");
         if (r != 0)
                 return r;
 
@@ -499,7 +505,7 @@ int verb_unregister(const GlobalArgs *g, int argc, char *argv[]) {
                 log_error("Cannot use the identity in %s: %s", o.cfg.state_dir, strna(err));
                 return EX_CONFIG;
         }
-        r = oneshot_lock(&o, "stop it first (systemctl stop hvmap), then unregister");
+        r = oneshot_lock(&o, "unregister", "stop it first (systemctl stop hvmap), then unregister");
         if (r != 0)
                 return r;
         id = reporter_identity(report_io_engine(o.io));
@@ -535,7 +541,7 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
-        r = oneshot_lock(&o, "it reports every change by itself; to report now, send it SIGUSR1 (kill -USR1 "
+        r = oneshot_lock(&o, "report", "it reports every change by itself; to report now, send it SIGUSR1 (kill -USR1 "
                              "<pid>)");
         if (r != 0)
                 return r;

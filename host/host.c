@@ -40,8 +40,9 @@
 #define HOST_PUBLISH_GAP_FACTOR 10
 #define HOST_PUBLISH_GAP_MAX_USEC (UINT64_C(100) * 1000)
 /* host_stop() waits this long for the thread (a clean stop takes a few ms
- * through libvirtd: one close RPC). */
-#define HOST_STOP_WAIT_USEC (UINT64_C(1500) * 1000)
+ * through libvirtd: one close RPC). hvmap(8) promises a stop within a second
+ * while libvirtd does not answer; the state is saved after this wait. */
+#define HOST_STOP_WAIT_USEC (UINT64_C(700) * 1000)
 /* libvirtd refuses to list or give stats for more domains in one call
  * ("Too many domains", REMOTE_DOMAIN_LIST_MAX); measured at 20 000. */
 #define LIBVIRTD_LIST_MAX 16384

@@ -243,6 +243,33 @@ class Registration(unittest.TestCase):
         self.assertEqual(len(regs), 1, "no second registration")
         self.assertIsNone(st.daemon.poll(), "the first keeps running")
 
+    def test_a_one_shot_command_holding_the_lock_is_named_as_such(self):
+        st = Stack(self)
+        st.cp.fault({"delay": 5}, method="PUT", count=1)
+        one = subprocess.Popen(st.args() + ["report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            lock = os.path.join(st.state_dir, "lock")
+
+            def held():
+                with open(lock) as f:
+                    return f.read() == "%d report\n" % one.pid or None
+
+            wait_until(lambda: os.path.exists(lock) and held(), 10, what="the one-shot report to take the lock")
+            name = "'hvmap report' (pid %d)" % one.pid
+            # Neither a daemon nor another one-shot calls it "the hvmap daemon".
+            for verb in ("run", "report"):
+                p = subprocess.run(st.args() + [verb], capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 75, "%s: %s" % (verb, p.stderr))
+                self.assertIn(name, p.stderr)
+                self.assertNotIn("daemon (pid", p.stderr)
+            doc = st.status()
+            self.assertFalse(doc["daemon"]["running"])
+            self.assertIn(name, doc["daemon"]["note"])
+            self.assertIn("no daemon runs", doc["daemon"]["note"])
+        finally:
+            one.wait(30)
+        self.assertEqual(one.returncode, 0)
+
     def test_register_is_idempotent_and_report_exit_codes(self):
         st = Stack(self, register=False)
         first = st.hvmap("register", "--json")
