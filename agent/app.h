@@ -89,7 +89,6 @@ int app_state_lock(const char *state_dir, const char *verb, AppLockHolder *ret_h
  * stays 0 or ""). */
 void app_lock_holder_parse(const char *text, AppLockHolder *ret);
 
-
 /* Registers (or forgets) a comma-separated list of activation keys as
  * secrets: the whole text and each key, so a server message quoting one is
  * redacted too. */

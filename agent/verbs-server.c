@@ -53,7 +53,8 @@ static int oneshot_lock(OneShot *o, const char *verb, const char *what_to_do) {
 
         if (fd == -EBUSY) {
                 if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
-                        log_error("'hvmap %s' (pid %d) is using %s; wait for it to finish, then run 'hvmap %s' "
+                        log_error("'hvmap %s' (pid %d) is using %s; wait for it to finish, then run 'hvmap "
+                                  "%s' "
                                   "again",
                                   holder.verb, (int) holder.pid, o->cfg.state_dir, verb);
                 else
@@ -434,7 +435,8 @@ int verb_register(const GlobalArgs *g, int argc, char *argv[]) {
                 return EX_USAGE;
         }
         existing = proto_identity_free(existing);
-        r = oneshot_lock(&o, "register", "stop it first (systemctl stop hvmap), register, then start it again");
+        r = oneshot_lock(&o, "register",
+                         "stop it first (systemctl stop hvmap), register, then start it again");
         if (r != 0)
                 return r;
 
@@ -541,8 +543,9 @@ int verb_report(const GlobalArgs *g, int argc, char *argv[]) {
         r = oneshot_setup(&o, g);
         if (r != 0)
                 return r;
-        r = oneshot_lock(&o, "report", "it reports every change by itself; to report now, send it SIGUSR1 (kill -USR1 "
-                             "<pid>)");
+        r = oneshot_lock(&o, "report",
+                         "it reports every change by itself; to report now, send it SIGUSR1 (kill -USR1 "
+                         "<pid>)");
         if (r != 0)
                 return r;
         r = report_io_load_identity(o.io, false, &err);
