@@ -53,9 +53,8 @@ static int oneshot_lock(OneShot *o, const char *verb, const char *what_to_do) {
 
         if (fd == -EBUSY) {
                 if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
-                        log_error("'hvmap %s' (pid %d) is using %s; wait for it to finish, then run 'hvmap "
-                                  "%s' "
-                                  "again",
+                        log_error("'hvmap %s' (pid %d) is using %s; "
+                                  "wait for it to finish, then run 'hvmap %s' again",
                                   holder.verb, (int) holder.pid, o->cfg.state_dir, verb);
                 else
                         log_error("The hvmap daemon (pid %d) reports from %s; %s", (int) holder.pid,
