@@ -45,6 +45,20 @@ void app_lock_holder_parse(const char *text, AppLockHolder *ret) {
                 memcpy(ret->verb, verb, sizeof verb);
 }
 
+int app_lock_holder_read(const char *state_dir, AppLockHolder *ret) {
+        _cleanup_free_ char *path = strdup_printf("%s/lock", state_dir), *text = NULL;
+        int r;
+
+        *ret = (AppLockHolder){};
+        if (!path)
+                return -ENOMEM;
+        r = read_file_capped(path, 64, &text, NULL);
+        if (r < 0)
+                return r;
+        app_lock_holder_parse(text, ret);
+        return 0;
+}
+
 int app_state_lock(const char *state_dir, const char *verb, AppLockHolder *ret_holder) {
         _cleanup_free_ char *path = strdup_printf("%s/lock", state_dir);
         _cleanup_close_ int fd = -1;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "agent/conf.h"
@@ -88,6 +89,16 @@ int app_state_lock(const char *state_dir, const char *verb, AppLockHolder *ret_h
 /* Parses the lock file's text into *ret (never fails: what it cannot read
  * stays 0 or ""). */
 void app_lock_holder_parse(const char *text, AppLockHolder *ret);
+
+/* Reads STATE_DIR/lock without locking it (for status). -errno when it
+ * cannot be read. */
+int app_lock_holder_read(const char *state_dir, AppLockHolder *ret);
+
+/* Whether the holder is a one-shot command (register, report, unregister)
+ * rather than the daemon; a lock file that does not say is a daemon's. */
+static inline bool app_lock_holder_is_oneshot(const AppLockHolder *h) {
+        return h->verb[0] != '\0' && strcmp(h->verb, "run") != 0;
+}
 
 /* Registers (or forgets) a comma-separated list of activation keys as
  * secrets: the whole text and each key, so a server message quoting one is

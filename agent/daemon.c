@@ -497,7 +497,7 @@ int daemon_run(const GlobalArgs *g) {
         d.lock_fd = app_state_lock(d.cfg.state_dir, "run", &holder);
         if (d.lock_fd == -EBUSY) {
                 d.lock_fd = -1;
-                if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
+                if (app_lock_holder_is_oneshot(&holder))
                         log_error("'hvmap %s' (pid %d) is using %s; start the daemon when it has finished",
                                   holder.verb, (int) holder.pid, d.cfg.state_dir);
                 else

@@ -23,7 +23,6 @@
 #include "agent/verbs.h"
 #include "config.h"
 #include "util/cleanup.h"
-#include "util/fileio.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/strprintf.h"
@@ -99,14 +98,11 @@ static void probe_daemon(const char *state_dir, const State *st, int st_r, Statu
 
         r = lock_holder(state_dir, &holder);
         if (r > 0) {
-                _cleanup_free_ char *path = strdup_printf("%s/lock", state_dir), *text = NULL;
                 AppLockHolder h = {};
 
-                /* The holder wrote "PID VERB": a one-shot command is not the
-                 * daemon (a lock file that does not say is an older daemon's). */
-                if (path && read_file_capped(path, 64, &text, NULL) >= 0)
-                        app_lock_holder_parse(text, &h);
-                if (h.verb[0] && strcmp(h.verb, "run") != 0) {
+                /* The holder wrote "PID VERB": a one-shot command is not the daemon. */
+                (void) app_lock_holder_read(state_dir, &h);
+                if (app_lock_holder_is_oneshot(&h)) {
                         (void) snprintf(note, notesz, "'hvmap %s' (pid %lld) holds %s/lock; no daemon runs",
                                         h.verb, (long long) (holder ? holder : h.pid), state_dir);
                         v->daemon_note = note;

@@ -52,7 +52,7 @@ static int oneshot_lock(OneShot *o, const char *verb, const char *what_to_do) {
         int fd = app_state_lock(o->cfg.state_dir, verb, &holder);
 
         if (fd == -EBUSY) {
-                if (holder.verb[0] && strcmp(holder.verb, "run") != 0)
+                if (app_lock_holder_is_oneshot(&holder))
                         log_error("'hvmap %s' (pid %d) is using %s; "
                                   "wait for it to finish, then run 'hvmap %s' again",
                                   holder.verb, (int) holder.pid, o->cfg.state_dir, verb);
